@@ -1,0 +1,60 @@
+# PesaDesk: `make run` starts the demo, `make test` runs every test layer.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+FLASK  := $(BIN)/flask --app wsgi
+PORT   ?= 5000
+export PORT
+
+.PHONY: run test test-fast lint fmt chromium serve jobs clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+
+# Stamp files: reinstall only when pyproject.toml changes, so a second `make run` is quick.
+$(VENV)/.installed-run: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -q -e .
+	touch $@
+
+$(VENV)/.installed-test: pyproject.toml $(VENV)/.installed-run
+	$(BIN)/pip install -q -e '.[test]'
+	touch $@
+
+## run: demo on http://127.0.0.1:$(PORT) with the built-in Daraja simulator and the poller
+run: $(VENV)/.installed-run
+	PESADESK_DEMO=1 $(FLASK) db upgrade
+	PESADESK_DEMO=1 $(FLASK) demo seed
+	PESADESK_DEMO=1 exec $(FLASK) demo serve --port $(PORT)
+
+## test: lint, then unit, app (SQLite + PostgreSQL), simulator-over-HTTP and browser tests
+test: $(VENV)/.installed-test chromium
+	$(BIN)/ruff check .
+	$(BIN)/python -m pytest
+
+## test-fast: everything but the browser layer
+test-fast: $(VENV)/.installed-test
+	$(BIN)/python -m pytest -m "not browser"
+
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  echo "Installing Debian's chromium for the browser tests"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
+
+lint: $(VENV)/.installed-test
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check app tests
+
+fmt: $(VENV)/.installed-test
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format app tests
+
+## serve / jobs: production-style processes (set PESADESK_* first; see README)
+serve: $(VENV)/.installed-run
+	$(BIN)/gunicorn --workers 2 --threads 4 --bind 127.0.0.1:$(PORT) wsgi:app
+
+jobs: $(VENV)/.installed-run
+	$(FLASK) jobs run
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -1,0 +1,105 @@
+"""Application factory: load config, bind extensions, register blueprints and commands."""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+from pathlib import Path
+from typing import Any
+
+from cryptography.fernet import Fernet
+from flask import Flask
+
+from app.config import from_env
+from app.extensions import csrf, db, login_manager, migrate
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _instance_secret(app: Flask, name: str, make: Any) -> str:
+    """Demo installs keep generated keys in instance/ so a restart keeps sessions and secrets."""
+    path = Path(app.instance_path) / name
+    if path.exists():
+        return path.read_text().strip()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    value = make()
+    path.write_text(value)
+    path.chmod(0o600)
+    return value
+
+
+def create_app(test_config: dict[str, Any] | None = None) -> Flask:
+    """Build the PesaDesk Flask app; `test_config` overrides the environment."""
+    app = Flask(
+        __name__,
+        instance_path=os.environ.get("PESADESK_INSTANCE_PATH") or str(ROOT / "instance"),
+        template_folder=str(ROOT / "templates"),
+        static_folder=str(ROOT / "static"),
+    )
+    app.config.from_mapping(from_env())
+    if test_config:
+        app.config.from_mapping(test_config)
+    _finish_config(app)
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(ROOT / "migrations"))
+    csrf.init_app(app)
+    login_manager.init_app(app)
+    login_manager.login_view = "auth.login"
+    login_manager.login_message = "Please log in."
+
+    from app import filters
+    from app.admin.views import bp as admin_bp
+    from app.auth.views import bp as auth_bp
+    from app.callbacks.views import bp as callbacks_bp
+    from app.cashier.views import bp as cashier_bp
+    from app.cli import register_cli
+    from app.errors import register_error_handlers
+    from app.owner.views import bp as owner_bp
+
+    filters.register(app)
+    app.register_blueprint(auth_bp)
+    app.register_blueprint(cashier_bp)
+    app.register_blueprint(owner_bp)
+    app.register_blueprint(admin_bp)
+    app.register_blueprint(callbacks_bp)
+    # Safaricom cannot send a CSRF token; the callback is guarded by its secret URL instead.
+    csrf.exempt(callbacks_bp)
+    if app.config["SIMULATOR_ENABLED"]:
+        from app.simulator import bp as simulator_bp
+
+        app.register_blueprint(simulator_bp, url_prefix="/simulator")
+        csrf.exempt(simulator_bp)
+    register_error_handlers(app)
+    register_cli(app)
+    return app
+
+
+def _finish_config(app: Flask) -> None:
+    cfg = app.config
+    if not cfg.get("SQLALCHEMY_DATABASE_URI"):
+        Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+        cfg["SQLALCHEMY_DATABASE_URI"] = f"sqlite:///{Path(app.instance_path) / 'pesadesk.db'}"
+    uri = cfg["SQLALCHEMY_DATABASE_URI"]
+    if uri.startswith("postgresql://") or uri.startswith("postgres://"):
+        # psycopg 3 is the driver we install; plain postgresql:// would ask for psycopg2.
+        cfg["SQLALCHEMY_DATABASE_URI"] = "postgresql+psycopg://" + uri.split("://", 1)[1]
+    if uri.startswith("sqlite"):
+        # Callback, poller and web requests write concurrently; wait for the lock, don't fail.
+        cfg.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {"connect_args": {"timeout": 15}})
+    if not cfg.get("SECRET_KEY"):
+        if not (cfg["DEMO"] or cfg.get("TESTING")):
+            raise RuntimeError("Set PESADESK_SECRET_KEY (see README, Configuration).")
+        cfg["SECRET_KEY"] = _instance_secret(app, "secret_key", lambda: secrets.token_hex(32))
+    if not cfg.get("ENCRYPTION_KEY"):
+        if not (cfg["DEMO"] or cfg.get("TESTING")):
+            raise RuntimeError("Set PESADESK_ENCRYPTION_KEY (see README, Configuration).")
+        cfg["ENCRYPTION_KEY"] = _instance_secret(
+            app, "encryption_key", lambda: Fernet.generate_key().decode()
+        )
+    cfg["MAX_CONTENT_LENGTH"] = max(cfg["CALLBACK_MAX_BYTES"], 1024 * 1024)
+    cfg.setdefault("SESSION_COOKIE_HTTPONLY", True)
+    cfg.setdefault("SESSION_COOKIE_SAMESITE", "Lax")
+    cfg["SESSION_COOKIE_SECURE"] = cfg["BASE_URL"].startswith("https://")
+    logging.getLogger("app").setLevel(logging.INFO)

@@ -1,0 +1,58 @@
+"""Deploy-time configuration: every PESADESK_* environment variable is read here, only here."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+SANDBOX_PASSKEY = "bfb279f9aa9bdbcf158e97dd71a467cd2e0c893059b10f78e6b72ada1ed2c919"
+
+# Public, documented Daraja hosts.  The simulator's URL is derived from PESADESK_BASE_URL.
+DARAJA_URLS = {
+    "sandbox": "https://sandbox.safaricom.co.ke",
+    "production": "https://api.safaricom.co.ke",
+}
+
+
+def _bool(value: str | None, default: bool) -> bool:
+    if value is None or value == "":
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _int(value: str | None, default: int) -> int:
+    return default if value in (None, "") else int(value)
+
+
+def _float(value: str | None, default: float) -> float:
+    return default if value in (None, "") else float(value)
+
+
+def from_env(environ: dict[str, str] | None = None) -> dict[str, Any]:
+    """Build the Flask config mapping from PESADESK_* variables (documented in README)."""
+    env = os.environ if environ is None else environ
+    port = _int(env.get("PORT"), 5000)
+    base_url = env.get("PESADESK_BASE_URL") or f"http://127.0.0.1:{port}"
+    demo = _bool(env.get("PESADESK_DEMO"), False)
+    return {
+        "PORT": port,
+        "SECRET_KEY": env.get("PESADESK_SECRET_KEY"),
+        "SQLALCHEMY_DATABASE_URI": env.get("PESADESK_DATABASE_URL"),
+        # Fernet key (urlsafe base64, 32 bytes) that encrypts till credentials at rest.
+        "ENCRYPTION_KEY": env.get("PESADESK_ENCRYPTION_KEY"),
+        "BASE_URL": base_url.rstrip("/"),
+        "DEMO": demo,
+        "SIMULATOR_ENABLED": _bool(env.get("PESADESK_SIMULATOR"), demo),
+        "SIMULATOR_URL": (env.get("PESADESK_SIMULATOR_URL") or f"{base_url.rstrip('/')}/simulator"),
+        "SIMULATOR_CALLBACK_DELAY": _float(env.get("PESADESK_SIMULATOR_CALLBACK_DELAY"), 4.0),
+        "SIMULATOR_TOKEN_TTL": _int(env.get("PESADESK_SIMULATOR_TOKEN_TTL"), 3599),
+        "MAX_AMOUNT": _int(env.get("PESADESK_MAX_AMOUNT"), 250_000),
+        "QUERY_FIRST_DELAY": _int(env.get("PESADESK_QUERY_FIRST_DELAY"), 25),
+        "GIVE_UP_AFTER": _int(env.get("PESADESK_GIVE_UP_AFTER"), 180),
+        "RECONCILE_INTERVAL": _int(env.get("PESADESK_RECONCILE_INTERVAL"), 600),
+        "RECONCILE_FOR": _int(env.get("PESADESK_RECONCILE_FOR"), 24 * 3600),
+        "POLL_INTERVAL": _int(env.get("PESADESK_POLL_INTERVAL"), 5),
+        "DARAJA_CONNECT_TIMEOUT": _float(env.get("PESADESK_DARAJA_CONNECT_TIMEOUT"), 5.0),
+        "DARAJA_READ_TIMEOUT": _float(env.get("PESADESK_DARAJA_READ_TIMEOUT"), 30.0),
+        "CALLBACK_MAX_BYTES": _int(env.get("PESADESK_CALLBACK_MAX_BYTES"), 64 * 1024),
+    }
