@@ -1,0 +1,40 @@
+"""`flask simulator run`: serve the Daraja simulator standalone on 127.0.0.1."""
+
+from __future__ import annotations
+
+import threading
+
+import click
+from flask import current_app
+from flask.cli import AppGroup
+
+from app.simulator.server import check_bind_host, create_simulator_app, serve_in_thread
+from app.simulator.settings import DEFAULTS
+
+simulator_cli = AppGroup("simulator", help="Built-in Daraja simulator.")
+
+
+def wait_forever() -> None:
+    """Block the CLI until Ctrl-C; separate so tests can replace it."""
+    threading.Event().wait()
+
+
+@simulator_cli.command("run")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to bind.")
+@click.option("--port", default=8700, show_default=True, type=int, help="TCP port.")
+@click.option("--allow-remote", is_flag=True, help="Allow binding to a non-loopback address.")
+def run_command(host: str, port: int, allow_remote: bool) -> None:
+    """Serve the simulator on its own port, reusing this app's SIMULATOR_* settings."""
+    try:
+        check_bind_host(host, allow_remote)
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
+    config = {key: current_app.config[key] for key in DEFAULTS if key in current_app.config}
+    running = serve_in_thread(create_simulator_app(config), host, port, allow_remote=allow_remote)
+    click.echo(f"Daraja simulator at {running.base_url} (Ctrl-C to stop)")
+    try:
+        wait_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        running.shutdown()
