@@ -1,0 +1,1 @@
+"""Admin pages: the till's Daraja credentials, and users with their roles."""

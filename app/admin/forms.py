@@ -1,0 +1,68 @@
+"""Admin forms: till settings and users."""
+
+from flask_wtf import FlaskForm
+from wtforms import BooleanField, PasswordField, SelectChoice, SelectField, StringField
+from wtforms.validators import DataRequired, Length, Optional, Regexp
+
+from app.models import Role
+
+_DIGITS = Regexp(r"^\d{5,10}$", message="Digits only, 5 to 10 of them.")
+
+
+class TillForm(FlaskForm):
+    name = StringField("Shop name", validators=[DataRequired(), Length(max=80)])
+    till_type = SelectField(
+        "Type",
+        choices=[SelectChoice("paybill", "Paybill"), SelectChoice("till", "Till (Buy Goods)")],
+        validators=[DataRequired()],
+    )
+    shortcode = StringField(
+        "Business shortcode",
+        description="The paybill number; for a till, the store or HO number used at go-live.",
+        validators=[DataRequired(), _DIGITS],
+    )
+    till_number = StringField(
+        "Till number",
+        description="Only for Buy Goods: the till customers pay (sent as PartyB).",
+        validators=[Optional(), _DIGITS],
+    )
+    environment = SelectField(
+        "Environment",
+        choices=[
+            SelectChoice("simulator", "Simulator (built-in, demo)"),
+            SelectChoice("sandbox", "Safaricom sandbox"),
+            SelectChoice("production", "Production"),
+        ],
+    )
+    # Secrets: left blank means "keep the stored value"; stored values are never sent back.
+    consumer_key = PasswordField("Consumer key", validators=[Optional(), Length(max=200)])
+    consumer_secret = PasswordField("Consumer secret", validators=[Optional(), Length(max=200)])
+    passkey = PasswordField("Passkey", validators=[Optional(), Length(max=200)])
+
+    def validate(self, extra_validators=None) -> bool:  # noqa: ANN001
+        ok = super().validate(extra_validators)
+        # Checked here, not inline: Optional() on the field stops its own validator chain.
+        if self.till_type.data == "till" and not self.till_number.data:
+            self.till_number.errors = [
+                *self.till_number.errors,
+                "A Buy Goods till needs its till number.",
+            ]
+            ok = False
+        return ok
+
+
+class NewUserForm(FlaskForm):
+    username = StringField(
+        "Username",
+        validators=[DataRequired(), Length(max=64), Regexp(r"^[A-Za-z0-9_.-]+$")],
+    )
+    role = SelectField("Role", choices=[SelectChoice(r.value, r.value.title()) for r in Role])
+    password = PasswordField("Password", validators=[DataRequired(), Length(min=8, max=256)])
+
+
+class EditUserForm(FlaskForm):
+    role = SelectField("Role", choices=[SelectChoice(r.value, r.value.title()) for r in Role])
+    active = BooleanField("Active")
+    password = PasswordField(
+        "New password (optional)", validators=[Optional(), Length(min=8, max=256)]
+    )

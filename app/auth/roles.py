@@ -1,0 +1,35 @@
+"""`role_required`: every view names the roles that may use it (admins pass every check)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+
+from flask import abort
+from flask_login import current_user, login_required
+
+from app.extensions import db, login_manager
+from app.models import Role, User
+
+
+@login_manager.user_loader
+def load_user(user_id: str) -> User | None:
+    return db.session.get(User, int(user_id))
+
+
+def role_required(*roles: Role) -> Callable:
+    """Log in first, then allow only users holding one of `roles` (or admin)."""
+
+    def decorator(view: Callable) -> Callable:
+        @wraps(view)
+        @login_required
+        def wrapped(*args: Any, **kwargs: Any) -> Any:
+            if not current_user.has_role(*roles):
+                abort(403)
+            return view(*args, **kwargs)
+
+        wrapped.required_roles = roles  # read by the role-per-URL test
+        return wrapped
+
+    return decorator

@@ -1,0 +1,1 @@
+"""Safaricom's STK callbacks: the endpoint, and the inbox that stores then applies them."""

@@ -1,0 +1,64 @@
+"""The callback URL Safaricom POSTs STK results to: store the raw body, apply, acknowledge."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Blueprint, current_app, jsonify, request
+from sqlalchemy import select
+from sqlalchemy.exc import SQLAlchemyError
+
+from app.callbacks import inbox
+from app.extensions import db
+from app.models import RawCallback, Till
+
+bp = Blueprint("callbacks", __name__)
+log = logging.getLogger(__name__)
+
+ACCEPTED = {"ResultCode": 0, "ResultDesc": "Accepted"}
+# Headers worth keeping as evidence (proxies may add the real client address).
+KEPT_HEADERS = ("Content-Type", "Content-Length", "User-Agent", "X-Forwarded-For", "X-Real-IP")
+
+
+@bp.post("/cb/stk/<token>")
+def stk_callback(token: str):
+    """Callbacks are unsigned: the secret token in the URL is the only proof of origin.
+
+    Contract: 403 for an unknown token (nothing stored); 413 over the size limit; 503 if the
+    body cannot be stored (so Safaricom's side sees a failure, never a false 200); otherwise
+    the body is stored first, then applied; 400 if it is not a valid STK callback; else 200.
+    """
+    limit = current_app.config["CALLBACK_MAX_BYTES"]
+    if request.content_length is not None and request.content_length > limit:
+        return jsonify(ResultCode=1, ResultDesc="Rejected: body too large"), 413
+    try:
+        till_id = db.session.execute(
+            select(Till.id).where(Till.callback_token == token)
+        ).scalar_one_or_none()
+    except SQLAlchemyError:
+        log.exception("database unavailable while receiving a callback")
+        return jsonify(ResultCode=1, ResultDesc="Temporarily unavailable"), 503
+    if till_id is None:
+        log.warning("callback with unknown token from %s", request.remote_addr)
+        return jsonify(ResultCode=1, ResultDesc="Rejected"), 403
+    body = request.get_data(cache=False)
+    if len(body) > limit:
+        return jsonify(ResultCode=1, ResultDesc="Rejected: body too large"), 413
+    try:
+        raw = RawCallback(
+            till_id=till_id,
+            remote_addr=request.remote_addr,
+            headers={k: v for k, v in request.headers.items() if k in KEPT_HEADERS},
+            body=body,
+        )
+        db.session.add(raw)
+        db.session.commit()
+    except SQLAlchemyError:
+        db.session.rollback()
+        log.exception("could not store a callback")
+        return jsonify(ResultCode=1, ResultDesc="Temporarily unavailable"), 503
+    outcome = inbox.process(raw)
+    if outcome == "invalid":
+        return jsonify(ResultCode=1, ResultDesc="Rejected: not an STK callback"), 400
+    # Orphans, duplicates and conflicts are stored for a human; Safaricom needs nothing more.
+    return jsonify(ACCEPTED)

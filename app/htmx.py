@@ -1,0 +1,17 @@
+"""The few htmx helpers we need: detect htmx requests and stop polling (HTTP 286)."""
+
+from __future__ import annotations
+
+from flask import Response, request
+
+STOP_POLLING = 286
+
+
+def is_htmx() -> bool:
+    return request.headers.get("HX-Request") == "true"
+
+
+def vary_on_htmx(response: Response) -> Response:
+    """A URL that answers htmx with a fragment and browsers with a page must say so to caches."""
+    response.vary.add("HX-Request")
+    return response

@@ -1,0 +1,54 @@
+"""Background jobs, listed in one table, run by APScheduler in the demo or in their own process."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from apscheduler.schedulers.base import BaseScheduler
+from flask import Flask
+
+from app.jobs.poll import poll_payments
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Job:
+    id: str
+    func: Callable[[], object]
+    #: config key holding the interval in seconds
+    interval_key: str
+
+
+#: Every periodic job. Each must be safe when two schedulers run by mistake (claims in the DB).
+JOBS: tuple[Job, ...] = (Job("poll-payments", poll_payments, "POLL_INTERVAL"),)
+
+
+def _run_in_context(app: Flask, job: Job) -> None:
+    with app.app_context():
+        try:
+            job.func()
+        except Exception:
+            log.exception("job %s failed", job.id)
+            raise
+        finally:
+            from app.extensions import db
+
+            db.session.remove()
+
+
+def add_jobs(app: Flask, scheduler: BaseScheduler) -> None:
+    """Register every job of JOBS on `scheduler`, each run inside an app context."""
+    for job in JOBS:
+        scheduler.add_job(
+            _run_in_context,
+            "interval",
+            args=(app, job),
+            id=job.id,
+            seconds=app.config[job.interval_key],
+            max_instances=1,
+            coalesce=True,
+            replace_existing=True,
+        )

@@ -1,0 +1,8 @@
+"""Database models: users, tills, payments with their events, and raw callbacks."""
+
+from app.models.callback import RawCallback
+from app.models.payment import Payment, PaymentEvent
+from app.models.till import Till
+from app.models.user import Role, User
+
+__all__ = ["Payment", "PaymentEvent", "RawCallback", "Role", "Till", "User"]

@@ -1,0 +1,90 @@
+"""A payment attempt (one STK push) and the append-only log of what happened to it."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from app.extensions import db
+from app.models.types import UTCDateTime, utcnow
+
+
+class Payment(db.Model):
+    __tablename__ = "payments"
+    __table_args__ = (
+        CheckConstraint("amount_kes > 0", name="amount_positive"),
+        Index("ix_payments_status_next_query_at", "status", "next_query_at"),
+        Index("ix_payments_created_at", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    till_id: Mapped[int] = mapped_column(ForeignKey("tills.id"))
+    cashier_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    #: one per cashier attempt (hidden form field); a double submit finds the same row
+    idempotency_key: Mapped[str] = mapped_column(String(64), unique=True)
+    #: normalised MSISDN, 2547XXXXXXXX or 2541XXXXXXXX
+    phone: Mapped[str] = mapped_column(String(12))
+    #: whole shillings; M-Pesa takes nothing else
+    amount_kes: Mapped[int]
+    account_reference: Mapped[str] = mapped_column(String(12))
+    transaction_desc: Mapped[str] = mapped_column(String(13))
+    #: see app.payments.states.Status; changed only by app.payments.service
+    status: Mapped[str] = mapped_column(String(16), default="initiating")
+    merchant_request_id: Mapped[str | None] = mapped_column(String(64))
+    checkout_request_id: Mapped[str | None] = mapped_column(String(64), unique=True)
+    #: final ResultCode as text (callbacks send a number, queries a string, some are 'SFC_IC0003')
+    result_code: Mapped[str | None] = mapped_column(String(16))
+    result_desc: Mapped[str | None] = mapped_column(Text)
+    #: Daraja's errorCode/errorMessage when the push itself was refused or failed
+    push_error_code: Mapped[str | None] = mapped_column(String(32))
+    push_error_message: Mapped[str | None] = mapped_column(Text)
+    receipt_number: Mapped[str | None] = mapped_column(String(20), unique=True)
+    #: TransactionDate from the callback, YYYYMMDDHHmmss in Africa/Nairobi, as sent
+    mpesa_transaction_date: Mapped[str | None] = mapped_column(String(14))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+    pushed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    final_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    #: when the status poller should next ask Daraja; NULL = nothing left to ask
+    next_query_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    query_count: Mapped[int] = mapped_column(default=0)
+    last_queried_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    #: optimistic lock: concurrent writers (callback vs poller) cannot both apply a change
+    version: Mapped[int] = mapped_column(default=1)
+
+    till = relationship("Till")
+    cashier = relationship("User")
+    events: Mapped[list[PaymentEvent]] = relationship(
+        back_populates="payment", order_by="PaymentEvent.id"
+    )
+
+    __mapper_args__ = {"version_id_col": version}
+
+
+class PaymentEvent(db.Model):
+    __tablename__ = "payment_events"
+    __table_args__ = (UniqueConstraint("payment_id", "idem_key", name="uq_payment_events_idem"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    payment_id: Mapped[int] = mapped_column(ForeignKey("payments.id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    #: push, callback, query, expiry, manual
+    source: Mapped[str] = mapped_column(String(16))
+    #: the Event kind from app.payments.states
+    kind: Mapped[str] = mapped_column(String(24))
+    from_status: Mapped[str | None] = mapped_column(String(16))
+    to_status: Mapped[str] = mapped_column(String(16))
+    #: True when the event was recorded but contradicted what we already knew
+    conflict: Mapped[bool] = mapped_column(default=False)
+    result_code: Mapped[str | None] = mapped_column(String(16))
+    note: Mapped[str | None] = mapped_column(Text)
+    data: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    #: the stored callback that carried this event, if any
+    raw_callback_id: Mapped[int | None] = mapped_column(ForeignKey("raw_callbacks.id"))
+    #: unique per payment: the same fact applied twice cannot append twice
+    idem_key: Mapped[str] = mapped_column(String(96))
+
+    payment: Mapped[Payment] = relationship(back_populates="events")

@@ -1,0 +1,1 @@
+"""The owner's view: takings and receipts for a Nairobi day."""

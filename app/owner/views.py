@@ -1,0 +1,35 @@
+"""Owner pages: the daily report."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+from flask import Blueprint, render_template, request
+
+from app.auth.roles import role_required
+from app.models import Role
+from app.reports.queries import day_payments, day_totals
+from app.timeutil import today_nairobi
+
+bp = Blueprint("owner", __name__, url_prefix="/owner")
+
+
+@bp.get("/report")
+@role_required(Role.OWNER)
+def report():
+    today = today_nairobi()
+    error = None
+    try:
+        day = date.fromisoformat(request.args.get("date") or today.isoformat())
+    except ValueError:
+        day, error = today, "That is not a date; showing today."
+    return render_template(
+        "owner/report.html",
+        day=day,
+        today=today,
+        prev_day=day - timedelta(days=1),
+        next_day=day + timedelta(days=1),
+        payments=day_payments(day),
+        totals=day_totals(day),
+        error=error,
+    )

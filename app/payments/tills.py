@@ -1,0 +1,56 @@
+"""How a till becomes a Daraja client: base URL per environment, decrypted credentials, cache."""
+
+from __future__ import annotations
+
+import threading
+
+from flask import current_app
+
+from app.config import DARAJA_URLS
+from app.crypto import decrypt
+from app.daraja.client import DarajaClient
+from app.models import Till
+
+_clients: dict[tuple, DarajaClient] = {}
+_lock = threading.Lock()
+
+
+def daraja_base_url(till: Till) -> str:
+    if till.environment == "simulator":
+        return current_app.config["SIMULATOR_URL"]
+    return DARAJA_URLS[till.environment]
+
+
+def callback_url(till: Till) -> str:
+    # No "mpesa" in the path: Safaricom is reported to reject such callback URLs.
+    return f"{current_app.config['BASE_URL']}/cb/stk/{till.callback_token}"
+
+
+def client_for(till: Till) -> DarajaClient:
+    """One client per till and credential version, so its token cache and session are reused."""
+    key = (till.id, daraja_base_url(till), till.updated_at, current_app.config["ENCRYPTION_KEY"])
+    with _lock:
+        client = _clients.get(key)
+        if client is None:
+            # Drop clients built from older credentials of the same till.
+            for old in [k for k in _clients if k[0] == till.id]:
+                del _clients[old]
+            client = DarajaClient(
+                daraja_base_url(till),
+                decrypt(till.consumer_key_enc),
+                decrypt(till.consumer_secret_enc),
+                connect_timeout=current_app.config["DARAJA_CONNECT_TIMEOUT"],
+                read_timeout=current_app.config["DARAJA_READ_TIMEOUT"],
+            )
+            _clients[key] = client
+        return client
+
+
+def passkey(till: Till) -> str:
+    return decrypt(till.passkey_enc)
+
+
+def reset_clients() -> None:
+    """Forget cached clients (tests, and after a credential change)."""
+    with _lock:
+        _clients.clear()

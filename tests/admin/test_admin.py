@@ -1,0 +1,114 @@
+"""Admin: till credentials encrypted at rest and never rendered back; users and roles."""
+
+import sqlalchemy as sa
+
+from app.crypto import decrypt
+from app.extensions import db
+from app.models import Till, User
+from tests.helpers import PASSWORD, login
+
+SECRET = "Zq9-consumer-secret-0001-XYZW"
+KEY = "Ab3-consumer-key-000000-LMNO"
+PASSKEY = "passkey-0123456789abcdef-QRST"
+
+
+def _form(**overrides):
+    data = {
+        "name": "Mama Mboga Store",
+        "till_type": "paybill",
+        "shortcode": "600123",
+        "till_number": "",
+        "environment": "sandbox",
+        "consumer_key": KEY,
+        "consumer_secret": SECRET,
+        "passkey": PASSKEY,
+    }
+    data.update(overrides)
+    return data
+
+
+def test_secrets_are_encrypted_and_never_shown(admin_client):
+    r = admin_client.post("/admin/till", data=_form())
+    assert r.status_code == 302
+    till = db.session.execute(sa.select(Till)).scalar_one()
+    db.session.refresh(till)
+    assert till.shortcode == "600123" and till.environment == "sandbox"
+    for raw, column in (
+        (KEY, "consumer_key_enc"),
+        (SECRET, "consumer_secret_enc"),
+        (PASSKEY, "passkey_enc"),
+    ):
+        stored = getattr(till, column)
+        assert raw.encode() not in stored
+        assert decrypt(stored) == raw
+    html = admin_client.get("/admin/till").get_data(as_text=True)
+    for raw in (KEY, SECRET, PASSKEY):
+        assert raw not in html
+        assert raw[:-4] not in html
+    assert "••••WXYZ"[:-4] + SECRET[-4:] in html or SECRET[-4:] in html
+
+
+def test_blank_secret_keeps_the_stored_one(admin_client):
+    admin_client.post("/admin/till", data=_form())
+    admin_client.post("/admin/till", data=_form(consumer_secret="", name="Renamed"))
+    till = db.session.execute(sa.select(Till)).scalar_one()
+    db.session.refresh(till)
+    assert till.name == "Renamed" and decrypt(till.consumer_secret_enc) == SECRET
+
+
+def test_till_type_needs_till_number(admin_client):
+    r = admin_client.post("/admin/till", data=_form(till_type="till", till_number=""))
+    assert r.status_code == 200 and b"needs its till number" in r.data
+    r = admin_client.post("/admin/till", data=_form(till_type="till", till_number="5123456"))
+    assert r.status_code == 302
+    till = db.session.execute(sa.select(Till)).scalar_one()
+    db.session.refresh(till)
+    assert till.transaction_type == "CustomerBuyGoodsOnline" and till.party_b == "5123456"
+
+
+def test_simulator_cannot_be_chosen_when_disabled(app, admin_client):
+    app.config["SIMULATOR_ENABLED"] = False
+    r = admin_client.post("/admin/till", data=_form(environment="simulator"))
+    assert r.status_code == 200 and b"not enabled" in r.data
+
+
+def test_admin_creates_a_user_who_can_log_in(app, admin_client):
+    r = admin_client.post(
+        "/admin/users", data={"username": "wanjiku", "role": "owner", "password": "long-enough-pw"}
+    )
+    assert r.status_code == 302
+    user = db.session.execute(sa.select(User).where(User.username == "wanjiku")).scalar_one()
+    assert user.role == "owner" and "long-enough-pw" not in user.password_hash
+    c = app.test_client()
+    r = c.post("/login", data={"username": "wanjiku", "password": "long-enough-pw"})
+    assert r.headers["Location"].endswith("/owner/report")
+
+
+def test_admin_changes_a_role_and_disables(app, admin_client):
+    cashier = db.session.execute(sa.select(User).where(User.username == "cashier")).scalar_one()
+    prefix = f"u{cashier.id}"
+    r = admin_client.post(
+        f"/admin/users/{cashier.id}", data={f"{prefix}-role": "owner", f"{prefix}-active": ""}
+    )
+    assert r.status_code == 302
+    db.session.refresh(cashier)
+    assert cashier.role == "owner" and cashier.active is False
+    c = app.test_client()
+    c.post("/login", data={"username": "cashier", "password": PASSWORD})
+    assert c.get("/owner/report").status_code == 302  # disabled: not logged in
+
+
+def test_admin_cannot_lock_themselves_out(admin_client):
+    admin = db.session.execute(sa.select(User).where(User.username == "admin")).scalar_one()
+    prefix = f"u{admin.id}"
+    admin_client.post(
+        f"/admin/users/{admin.id}", data={f"{prefix}-role": "cashier", f"{prefix}-active": "y"}
+    )
+    db.session.refresh(admin)
+    assert admin.role == "admin"
+
+
+def test_owner_cannot_reach_admin(app):
+    c = app.test_client()
+    login(c, "owner")
+    assert c.get("/admin/till").status_code == 403

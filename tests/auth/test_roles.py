@@ -1,0 +1,75 @@
+"""Every URL checks its role: a parametrised walk over the whole URL map."""
+
+import pytest
+
+from app import create_app
+from tests.helpers import login
+
+# Endpoints reachable without logging in, each for a stated reason.
+PUBLIC = {
+    "static": "CSS and vendored htmx",
+    "auth.login": "the login page itself",
+    "auth.index": "redirects to login or to the user's home",
+    "callbacks.stk_callback": "Safaricom; guarded by the secret token in its URL",
+}
+# (endpoint, url, method) → roles allowed (admin is always allowed).
+ROLE_URLS = [
+    ("cashier.index", "/cashier/", "GET", {"cashier"}),
+    ("cashier.create_payment", "/cashier/payments", "POST", {"cashier"}),
+    ("cashier.payment_row", "/cashier/payments/999/row", "GET", {"cashier"}),
+    ("owner.report", "/owner/report", "GET", {"owner"}),
+    ("admin.index", "/admin/", "GET", set()),
+    ("admin.till", "/admin/till", "GET", set()),
+    ("admin.users", "/admin/users", "GET", set()),
+    ("admin.edit_user", "/admin/users/1", "POST", set()),
+    ("auth.logout", "/logout", "POST", {"cashier", "owner"}),
+]
+
+
+def _app_endpoints(app):
+    return {
+        rule.endpoint
+        for rule in app.url_map.iter_rules()
+        if not rule.endpoint.startswith("simulator.")  # demo-only fake Daraja, tested apart
+    }
+
+
+def test_every_endpoint_is_classified():
+    app = create_app(
+        {
+            "TESTING": True,
+            "SECRET_KEY": "x",
+            "ENCRYPTION_KEY": "",
+            "SQLALCHEMY_DATABASE_URI": "sqlite://",
+            "SIMULATOR_ENABLED": True,
+        }
+    )
+    listed = set(PUBLIC) | {e for e, *_ in ROLE_URLS}
+    assert _app_endpoints(app) == listed
+
+
+def test_every_protected_view_declares_roles(app):
+    for endpoint, *_ in ROLE_URLS:
+        if endpoint == "auth.logout":
+            continue  # any logged-in user may log out
+        view = app.view_functions[endpoint]
+        assert hasattr(view, "required_roles"), endpoint
+
+
+@pytest.mark.parametrize(("endpoint", "url", "method", "allowed"), ROLE_URLS)
+def test_anonymous_is_sent_to_login(client, endpoint, url, method, allowed):
+    response = client.open(url, method=method)
+    assert response.status_code == 302
+    assert "/login" in response.headers["Location"]
+
+
+@pytest.mark.parametrize("role", ["cashier", "owner", "admin"])
+@pytest.mark.parametrize(("endpoint", "url", "method", "allowed"), ROLE_URLS)
+def test_role_per_url(app, role, endpoint, url, method, allowed):
+    client = app.test_client()
+    login(client, role)
+    response = client.open(url, method=method, data={})
+    if role == "admin" or role in allowed:
+        assert response.status_code != 403, (role, url)
+    else:
+        assert response.status_code == 403, (role, url)

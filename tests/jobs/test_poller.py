@@ -1,0 +1,143 @@
+"""The status poller against the simulator over real HTTP: lost callbacks, pending, give-up."""
+
+import time
+from datetime import timedelta
+
+import requests
+import sqlalchemy as sa
+
+from app.extensions import db
+from app.jobs.poll import _claim, poll_payments
+from app.models import Payment, PaymentEvent, User
+from app.models.types import utcnow
+from app.payments import service
+from tests.helpers import post_json, success_callback, wait_for
+
+
+def _send(till, amount, key):
+    cashier = db.session.execute(sa.select(User).where(User.username == "cashier")).scalar_one()
+    payment, created = service.initiate_payment(
+        till, cashier, phone="0708374149", amount=str(amount), reference=None, idempotency_key=key
+    )
+    assert created and payment.status == "pending"
+    return payment.id
+
+
+def _reload(payment_id):
+    return db.session.get(Payment, payment_id, populate_existing=True)
+
+
+def _sources(payment_id):
+    return db.session.execute(
+        sa.select(PaymentEvent.source, PaymentEvent.to_status)
+        .where(PaymentEvent.payment_id == payment_id)
+        .order_by(PaymentEvent.id)
+    ).all()
+
+
+def _decided(live_app, checkout_id):
+    pushes = requests.get(f"{live_app.config['SIMULATOR_URL']}/_control/pushes", timeout=5).json()
+    rows = pushes if isinstance(pushes, list) else pushes["pushes"]
+    return any(r["checkout_request_id"] == checkout_id and r["state"] != "pending" for r in rows)
+
+
+def test_lost_success_callback_is_found_by_query(live_app, till):
+    pid = _send(till, 4040, "lost-ok")
+    checkout = _reload(pid).checkout_request_id
+    wait_for(lambda: _decided(live_app, checkout))
+    time.sleep(0.3)
+    assert _reload(pid).status == "pending"  # no callback came
+    counts = poll_payments(now=utcnow() + timedelta(seconds=30))
+    assert counts["queried"] == 1 and counts["settled"] == 1
+    p = _reload(pid)
+    assert p.status == "paid" and p.receipt_number is None and p.result_code == "0"
+    assert _sources(pid)[-1] == ("query", "paid")
+    # A late callback then brings the receipt, without a second "paid" transition.
+    post_json(
+        live_app.test_client(),
+        f"/cb/stk/{till.callback_token}",
+        success_callback(checkout, amount=4040, receipt="LATE123ABC"),
+    )
+    p = _reload(pid)
+    assert p.status == "paid" and p.receipt_number == "LATE123ABC"
+    assert [s for s in _sources(pid) if s[1] == "paid"] == [("query", "paid"), ("callback", "paid")]
+
+
+def test_lost_cancel_callback_fails_by_query(live_app, till):
+    pid = _send(till, 4032, "lost-cancel")
+    wait_for(lambda: _decided(live_app, _reload(pid).checkout_request_id))
+    poll_payments(now=utcnow() + timedelta(seconds=30))
+    p = _reload(pid)
+    assert p.status == "failed" and p.result_code == "1032"
+
+
+def test_query_not_due_yet_is_not_sent(live_app, till):
+    pid = _send(till, 4040, "not-due")
+    counts = poll_payments(now=utcnow())
+    assert counts["queried"] == 0
+    assert _reload(pid).query_count == 0
+
+
+def test_being_processed_means_pending_then_unconfirmed_then_paid(live_app, till):
+    live_app.config["SIMULATOR_CALLBACK_DELAY"] = 600  # the customer never answers
+    pid = _send(till, 4040, "slow")
+    p = _reload(pid)
+    counts = poll_payments(now=utcnow() + timedelta(seconds=30))
+    assert counts["queried"] == 1 and counts["settled"] == 0
+    p = _reload(pid)
+    assert p.status == "pending" and p.query_count == 1
+    assert p.next_query_at > utcnow() + timedelta(seconds=30)
+
+    # Past the give-up time with no answer: unconfirmed, never failed.
+    later = p.pushed_at + timedelta(seconds=live_app.config["GIVE_UP_AFTER"] + 1)
+    counts = poll_payments(now=later)
+    p = _reload(pid)
+    assert counts["given_up"] == 1 and p.status == "unconfirmed"
+    assert p.next_query_at is not None  # reconciliation keeps asking
+
+    # The customer finally pays: the simulator decides, the callback is lost, a query finds it.
+    r = requests.post(
+        f"{live_app.config['SIMULATOR_URL']}/_control/pushes/{p.checkout_request_id}/outcome",
+        json={"result_code": 0, "callback": "drop"},
+        timeout=5,
+    )
+    assert r.status_code == 200, r.text
+    poll_payments(now=p.next_query_at + timedelta(seconds=1))
+    p = _reload(pid)
+    assert p.status == "paid"
+    assert [s[1] for s in _sources(pid)] == ["initiating", "pending", "unconfirmed", "paid"]
+
+
+def test_a_slot_is_claimed_once(app, make_payment):
+    p = make_payment(next_query_at=utcnow() - timedelta(seconds=1))
+    slot = p.next_query_at
+    now = utcnow()
+    assert _claim(p.id, slot, now) is True
+    assert _claim(p.id, slot, now) is False  # a second scheduler process loses the slot
+
+
+def test_initiating_left_by_a_crash_becomes_unknown(app, make_payment):
+    p = make_payment(status="initiating", checkout=None)
+    db.session.execute(
+        sa.update(Payment)
+        .where(Payment.id == p.id)
+        .values(created_at=utcnow() - timedelta(hours=1))
+    )
+    db.session.commit()
+    counts = poll_payments()
+    assert counts["given_up"] == 1
+    assert _reload(p.id).status == "unknown"
+
+
+def test_jobs_are_registered_from_one_table(app):
+    from apscheduler.schedulers.background import BackgroundScheduler
+
+    from app.jobs import JOBS, add_jobs
+
+    scheduler = BackgroundScheduler(timezone="UTC")
+    add_jobs(app, scheduler)
+    jobs = {j.id: j for j in scheduler.get_jobs()}
+    assert set(jobs) == {j.id for j in JOBS} == {"poll-payments"}
+    job = jobs["poll-payments"]
+    assert job.max_instances == 1 and job.coalesce is True
+    assert job.trigger.interval == timedelta(seconds=app.config["POLL_INTERVAL"])
