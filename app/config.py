@@ -48,6 +48,7 @@ def from_env(environ: dict[str, str] | None = None) -> dict[str, Any]:
         "SIMULATOR_CALLBACK_DELAY": _float(env.get("PESADESK_SIMULATOR_CALLBACK_DELAY"), 4.0),
         "SIMULATOR_TOKEN_TTL": _int(env.get("PESADESK_SIMULATOR_TOKEN_TTL"), 3599),
         "MAX_AMOUNT": _int(env.get("PESADESK_MAX_AMOUNT"), 250_000),
+        "PROMPTS_PER_PHONE_PER_MINUTE": _int(env.get("PESADESK_PROMPTS_PER_PHONE_PER_MINUTE"), 3),
         "QUERY_FIRST_DELAY": _int(env.get("PESADESK_QUERY_FIRST_DELAY"), 25),
         "GIVE_UP_AFTER": _int(env.get("PESADESK_GIVE_UP_AFTER"), 180),
         "RECONCILE_INTERVAL": _int(env.get("PESADESK_RECONCILE_INTERVAL"), 600),

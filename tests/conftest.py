@@ -132,6 +132,8 @@ def _truncate_all() -> None:
             conn.execute(table.delete())
         if conn.dialect.name == "postgresql":
             for table in db.metadata.sorted_tables:
+                if "id" not in table.c:
+                    continue
                 conn.execute(
                     sa.text(
                         f"SELECT setval(pg_get_serial_sequence('{table.name}', 'id'), 1, false)"

@@ -52,3 +52,31 @@ def test_upgrade_builds_a_schema_that_matches_the_models(empty_database_url, sql
             diff = compare_metadata(context, db.metadata)
         db.engine.dispose()
     assert diff == [], f"models and migrations disagree: {diff}"
+
+
+OLD_TILL = (
+    "INSERT INTO tills (id, name, shortcode, till_type, environment, callback_token,"
+    " created_at, updated_at) VALUES (1, 'Old', '174379', 'paybill', 'sandbox', 't',"
+    " CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"
+)
+OLD_PAYMENT = (
+    "INSERT INTO payments (id, till_id, idempotency_key, phone, amount_kes, account_reference,"
+    " transaction_desc, status, created_at, updated_at, query_count, version) VALUES"
+    " (7, 1, 'k', '254708374149', 10, 'Sale', 'Payment', 'paid', CURRENT_TIMESTAMP,"
+    " CURRENT_TIMESTAMP, 0, 1)"
+)
+
+
+def test_upgrade_keeps_existing_payments(empty_database_url, sqlite_dir):
+    """Rows written under the first schema survive the upgrade and get a sale reference."""
+    app = make_test_app(empty_database_url, sqlite_dir)
+    with app.app_context():
+        upgrade(directory=str(ROOT / "migrations"), revision="a27fc7a37f9c")
+        with db.engine.begin() as conn:
+            conn.execute(sa.text(OLD_TILL))
+            conn.execute(sa.text(OLD_PAYMENT))
+        upgrade(directory=str(ROOT / "migrations"))
+        with db.engine.connect() as conn:
+            sale_ref = conn.execute(sa.text("SELECT sale_ref FROM payments WHERE id = 7")).scalar()
+        db.engine.dispose()
+    assert sale_ref == "p7"

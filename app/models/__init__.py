@@ -3,6 +3,7 @@
 from app.models.callback import RawCallback
 from app.models.payment import Payment, PaymentEvent
 from app.models.till import Till
+from app.models.token import DarajaToken
 from app.models.user import Role, User
 
-__all__ = ["Payment", "PaymentEvent", "RawCallback", "Role", "Till", "User"]
+__all__ = ["DarajaToken", "Payment", "PaymentEvent", "RawCallback", "Role", "Till", "User"]

@@ -22,6 +22,11 @@ class RawCallback(db.Model):
     headers: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     body: Mapped[bytes] = mapped_column(LargeBinary)
     checkout_request_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    #: what the body claimed, parsed, so an admin can match an orphan to a sale
+    result_code: Mapped[str | None] = mapped_column(String(16))
+    amount: Mapped[int | None]
+    phone: Mapped[str | None] = mapped_column(String(12))
+    receipt_number: Mapped[str | None] = mapped_column(String(20))
     #: received, applied, duplicate, orphan, conflict, invalid, error
     outcome: Mapped[str] = mapped_column(String(16), default="received")
     message: Mapped[str | None] = mapped_column(Text)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime
 from typing import Any
 
@@ -25,6 +26,13 @@ class Payment(db.Model):
     cashier_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     #: one per cashier attempt (hidden form field); a double submit finds the same row
     idempotency_key: Mapped[str] = mapped_column(String(64), unique=True)
+    #: shared by every attempt (resend) of one sale at the counter
+    sale_ref: Mapped[str] = mapped_column(String(32), default=lambda: uuid.uuid4().hex, index=True)
+    #: the attempt this one re-sends, if any
+    resend_of_id: Mapped[int | None] = mapped_column(ForeignKey("payments.id"))
+    #: set when the cashier gave up on the sale here (Daraja cannot withdraw a prompt)
+    cancelled_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    cancelled_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     #: normalised MSISDN, 2547XXXXXXXX or 2541XXXXXXXX
     phone: Mapped[str] = mapped_column(String(12))
     #: whole shillings; M-Pesa takes nothing else
@@ -52,11 +60,14 @@ class Payment(db.Model):
     next_query_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     query_count: Mapped[int] = mapped_column(default=0)
     last_queried_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    #: which scheduler process holds this payment's current query slot, and until when
+    lease_owner: Mapped[str | None] = mapped_column(String(64))
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
     #: optimistic lock: concurrent writers (callback vs poller) cannot both apply a change
     version: Mapped[int] = mapped_column(default=1)
 
     till = relationship("Till")
-    cashier = relationship("User")
+    cashier = relationship("User", foreign_keys=[cashier_id])
     events: Mapped[list[PaymentEvent]] = relationship(
         back_populates="payment", order_by="PaymentEvent.id"
     )

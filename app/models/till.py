@@ -46,6 +46,10 @@ class Till(db.Model):
     passkey_hint: Mapped[str | None] = mapped_column(String(4))
     #: secret path segment of this till's callback URL; Daraja callbacks carry no signature
     callback_token: Mapped[str] = mapped_column(String(64), unique=True, default=new_callback_token)
+    #: most STK queries per second this till may send (Daraja's limits are not published)
+    query_budget_per_s: Mapped[float] = mapped_column(default=2.0, server_default="2")
+    #: after a spike-arrest or quota answer, no query for this till before this instant
+    backoff_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
 

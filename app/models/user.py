@@ -29,6 +29,8 @@ class User(UserMixin, db.Model):
     #: one of Role; admin may do everything, owner sees reports, cashier takes payments
     role: Mapped[str] = mapped_column(String(16))
     active: Mapped[bool] = mapped_column(default=True)
+    #: UI language code ("en" or "sw"); English is the default
+    language: Mapped[str] = mapped_column(String(5), default="en", server_default="en")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
     def set_password(self, password: str) -> None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import enum
 import logging
+import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -29,7 +30,7 @@ from app.daraja.schemas import StkPushRequest
 from app.extensions import db
 from app.models import Payment, PaymentEvent, Till, User
 from app.models.types import utcnow
-from app.payments import rules, tills
+from app.payments import guards, rules, tills
 from app.payments.states import FINAL, Action, Event, Status, next_transition
 
 log = logging.getLogger(__name__)
@@ -78,11 +79,14 @@ def initiate_payment(
     amount: str | int,
     reference: str | None,
     idempotency_key: str,
+    resend_of: Payment | None = None,
+    now: datetime | None = None,
 ) -> tuple[Payment, bool]:
     """Validate, save the row as `initiating`, then send the STK push.
 
     Returns (payment, created). A repeated idempotency key returns the first payment and
-    sends nothing. Raises rules.InputError before anything is saved or sent.
+    sends nothing. Raises rules.InputError (guards.TryLater when M-Pesa would refuse it
+    now) before anything is saved or sent. `resend_of` links a new attempt to its sale.
     """
     msisdn = rules.normalise_phone(phone)
     amount_kes = rules.parse_amount(amount, current_app.config["MAX_AMOUNT"])
@@ -90,11 +94,14 @@ def initiate_payment(
     existing = _by_idempotency_key(idempotency_key)
     if existing is not None:
         return existing, False
+    guards.check_before_push(msisdn, amount_kes, now or utcnow())
 
     payment = Payment(
         till_id=till.id,
         cashier_id=cashier.id if cashier else None,
         idempotency_key=idempotency_key,
+        sale_ref=resend_of.sale_ref if resend_of else uuid.uuid4().hex,
+        resend_of_id=resend_of.id if resend_of else None,
         phone=msisdn,
         amount_kes=amount_kes,
         account_reference=account_reference,
@@ -126,6 +133,69 @@ def initiate_payment(
 
     _push(payment.id)
     return db.session.get(Payment, payment.id), True
+
+
+RESENDABLE = frozenset({Status.FAILED, Status.REJECTED})
+
+
+class CannotResend(rules.InputError):
+    """This attempt must not be sent again (its sale is paid, or money may have moved)."""
+
+
+def resend_payment(
+    original: Payment, cashier: User | None, *, idempotency_key: str, now: datetime | None = None
+) -> tuple[Payment, bool]:
+    """A new attempt for the same sale, after a failed or refused one.
+
+    Never for `unknown` or `unconfirmed` attempts: their money may have moved, and a second
+    prompt could charge the customer twice.
+    """
+    existing = _by_idempotency_key(idempotency_key)
+    if existing is not None:
+        return existing, False
+    if original.status not in RESENDABLE:
+        raise CannotResend("Only a failed or refused payment can be sent again.")
+    attempts = (
+        db.session.execute(select(Payment.status).where(Payment.sale_ref == original.sale_ref))
+        .scalars()
+        .all()
+    )
+    if Status.PAID in attempts:
+        raise CannotResend("This sale is already paid.")
+    if any(s not in RESENDABLE for s in attempts):
+        raise CannotResend("Another attempt for this sale is still open; wait for its result.")
+    return initiate_payment(
+        original.till,
+        cashier,
+        phone=original.phone,
+        amount=original.amount_kes,
+        reference=original.account_reference,
+        idempotency_key=idempotency_key,
+        resend_of=original,
+        now=now,
+    )
+
+
+def cancel_locally(payment: Payment, user: User | None, *, now: datetime | None = None) -> bool:
+    """Mark the sale given up at the counter. Daraja cannot withdraw a prompt, so the status
+    is untouched and a success that still arrives shows as "paid after cancel"."""
+    if payment.cancelled_at is not None or payment.status == Status.PAID:
+        return False
+    payment.cancelled_at = now or utcnow()
+    payment.cancelled_by_id = user.id if user else None
+    db.session.add(
+        PaymentEvent(
+            payment_id=payment.id,
+            source="manual",
+            kind="cancel_local",
+            from_status=payment.status,
+            to_status=payment.status,
+            note="cancelled at the counter",
+            idem_key="cancel_local",
+        )
+    )
+    db.session.commit()
+    return True
 
 
 def _by_idempotency_key(key: str) -> Payment | None:

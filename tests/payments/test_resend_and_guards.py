@@ -1,0 +1,107 @@
+"""Resend links attempts of one sale; M-Pesa's refusal windows are checked before a push."""
+
+from datetime import timedelta
+
+import pytest
+import sqlalchemy as sa
+
+from app.extensions import db
+from app.models import Payment, PaymentEvent, User
+from app.models.types import utcnow
+from app.payments import guards, service
+
+
+def _cashier():
+    return db.session.execute(sa.select(User).where(User.username == "cashier")).scalar_one()
+
+
+def test_live_prompt_blocks_a_second_push_to_the_phone(app, make_payment):
+    now = utcnow()
+    make_payment(status="pending", amount=100, pushed_at=now - timedelta(seconds=20))
+    wait = guards.wait_before_push("254708374149", 250, now)
+    assert wait.reason == "live_prompt" and 39 <= wait.seconds <= 41
+
+
+def test_same_amount_within_two_minutes_is_refused_before_sending(app, till, make_payment):
+    now = utcnow()
+    make_payment(status="failed", amount=100, pushed_at=now - timedelta(seconds=90))
+    with pytest.raises(guards.TryLater) as exc:
+        service.initiate_payment(
+            till,
+            _cashier(),
+            phone="0708374149",
+            amount="100",
+            reference=None,
+            idempotency_key="k1",
+            now=now,
+        )
+    assert 29 <= exc.value.seconds <= 31 and "2 minutes" in str(exc.value)
+    assert db.session.execute(sa.select(sa.func.count(Payment.id))).scalar_one() == 1
+    # Another amount, or after the window, is fine as far as the guard goes.
+    assert guards.wait_before_push("254708374149", 101, now) is None
+    assert guards.wait_before_push("254708374149", 100, now + timedelta(seconds=31)) is None
+
+
+def test_refused_pushes_do_not_count(app, make_payment):
+    now = utcnow()
+    make_payment(status="rejected", amount=100, pushed_at=now - timedelta(seconds=10))
+    assert guards.wait_before_push("254708374149", 100, now) is None
+
+
+def test_prompt_limit_per_phone_per_minute(app, make_payment):
+    app.config["PROMPTS_PER_PHONE_PER_MINUTE"] = 2
+    now = utcnow()
+    make_payment(status="failed", amount=10, pushed_at=now - timedelta(seconds=50))
+    make_payment(status="failed", amount=11, pushed_at=now - timedelta(seconds=30))
+    wait = guards.wait_before_push("254708374149", 12, now)
+    # The oldest of the two leaves the one-minute window in 10 s.
+    assert wait.reason == "prompt_limit" and 9 <= wait.seconds <= 11
+
+
+def test_resend_creates_a_linked_attempt(live_app, till, make_payment):
+    old = make_payment(
+        status="failed", amount=77, result_code="1032", pushed_at=utcnow() - timedelta(minutes=5)
+    )
+    new, created = service.resend_payment(old, _cashier(), idempotency_key="resend-1")
+    assert created and new.id != old.id
+    assert new.sale_ref == old.sale_ref and new.resend_of_id == old.id
+    assert new.status == "pending" and new.amount_kes == 77
+    again, created = service.resend_payment(old, _cashier(), idempotency_key="resend-1")
+    assert not created and again.id == new.id
+
+
+@pytest.mark.parametrize("status", ["unknown", "unconfirmed", "pending", "paid"])
+def test_no_resend_when_money_may_have_moved(app, make_payment, status):
+    p = make_payment(status=status)
+    with pytest.raises(service.CannotResend):
+        service.resend_payment(p, _cashier(), idempotency_key="r")
+
+
+def test_no_resend_when_another_attempt_of_the_sale_is_paid(app, make_payment):
+    first = make_payment(status="failed")
+    make_payment(status="paid", sale_ref=first.sale_ref, receipt_number="PAIDONCE01")
+    with pytest.raises(service.CannotResend, match="already paid"):
+        service.resend_payment(first, _cashier(), idempotency_key="r")
+
+
+def test_cancel_locally_keeps_status_and_a_late_success_still_pays(app, make_payment, client, till):
+    from tests.helpers import post_json, success_callback
+
+    p = make_payment(status="pending")
+    assert service.cancel_locally(p, _cashier()) is True
+    assert service.cancel_locally(p, _cashier()) is False  # once
+    p = db.session.get(Payment, p.id, populate_existing=True)
+    assert p.status == "pending" and p.cancelled_at is not None
+    post_json(client, f"/cb/stk/{till.callback_token}", success_callback(p.checkout_request_id))
+    p = db.session.get(Payment, p.id, populate_existing=True)
+    assert p.status == "paid" and p.cancelled_at is not None  # "paid after cancel"
+    kinds = (
+        db.session.execute(
+            sa.select(PaymentEvent.kind)
+            .where(PaymentEvent.payment_id == p.id)
+            .order_by(PaymentEvent.id)
+        )
+        .scalars()
+        .all()
+    )
+    assert kinds == ["cancel_local", "success"]
