@@ -12,7 +12,7 @@ from cryptography.fernet import Fernet
 from flask import Flask
 
 from app.config import from_env
-from app.extensions import csrf, db, login_manager, migrate
+from app.extensions import babel, csrf, db, login_manager, migrate
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -48,6 +48,10 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     login_manager.init_app(app)
     login_manager.login_view = "auth.login"
     login_manager.login_message = "Please log in."
+    from app.i18n import select_locale
+
+    app.config.setdefault("BABEL_TRANSLATION_DIRECTORIES", str(ROOT / "translations"))
+    babel.init_app(app, locale_selector=select_locale)
 
     from app import filters
     from app.admin.views import bp as admin_bp
@@ -67,7 +71,11 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     # Safaricom cannot send a CSRF token; the callback is guarded by its secret URL instead.
     csrf.exempt(callbacks_bp)
     if app.config["SIMULATOR_ENABLED"]:
+        from app.payments.tills import simulator_forbidden_reason
         from app.simulator import bp as simulator_bp
+
+        # Read by the simulator before every request (it cannot import the database itself).
+        app.config.setdefault("SIMULATOR_GUARD", simulator_forbidden_reason)
 
         app.register_blueprint(simulator_bp, url_prefix="/simulator")
         csrf.exempt(simulator_bp)

@@ -54,3 +54,17 @@ def reset_clients() -> None:
     """Forget cached clients (tests, and after a credential change)."""
     with _lock:
         _clients.clear()
+
+
+def simulator_forbidden_reason() -> str | None:
+    """The simulator must never answer while a till is live: a fake "paid" could ship goods."""
+    from sqlalchemy import select
+
+    from app.extensions import db
+
+    live = db.session.execute(
+        select(Till.name).where(Till.environment == "production").limit(1)
+    ).scalar_one_or_none()
+    if live is not None:
+        return f"Till {live!r} is in production: the Daraja simulator is disabled."
+    return None
