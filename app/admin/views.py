@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, current_app, flash, redirect, render_template, url_for
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from flask_login import current_user
 from sqlalchemy import select
 
@@ -10,7 +19,7 @@ from app.admin.forms import EditUserForm, NewUserForm, TillForm
 from app.auth.roles import role_required
 from app.crypto import encrypt, hint
 from app.extensions import db
-from app.models import Role, Till, User
+from app.models import RawCallback, Role, Till, User
 from app.payments import tills
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
@@ -104,3 +113,50 @@ def edit_user(user_id: int):
     else:
         flash("; ".join(e for errs in form.errors.values() for e in errs), "error")
     return redirect(url_for("admin.users"))
+
+
+INBOX_OUTCOMES = ("received", "applied", "duplicate", "orphan", "conflict", "invalid", "error")
+
+
+@bp.get("/callbacks")
+@role_required(Role.ADMIN)
+def callbacks():
+    """Every POST that reached a callback URL, newest first, filterable by outcome or text."""
+    outcome = request.args.get("outcome", "")
+    q = (request.args.get("q") or "").strip()
+    query = select(RawCallback).order_by(RawCallback.id.desc()).limit(200)
+    if outcome in INBOX_OUTCOMES:
+        query = query.where(RawCallback.outcome == outcome)
+    if q:
+        like = f"%{q}%"
+        query = query.where(
+            RawCallback.checkout_request_id.ilike(like)
+            | RawCallback.receipt_number.ilike(like)
+            | RawCallback.phone.ilike(like)
+        )
+    rows = db.session.execute(query).scalars().all()
+    return render_template(
+        "admin/callbacks.html", rows=rows, outcome=outcome, q=q, outcomes=INBOX_OUTCOMES
+    )
+
+
+@bp.get("/callbacks/<int:raw_id>")
+@role_required(Role.ADMIN)
+def callback_detail(raw_id: int):
+    raw = db.session.get(RawCallback, raw_id)
+    if raw is None:
+        abort(404)
+    return render_template("admin/callback.html", raw=raw, body=raw.body.decode("utf-8", "replace"))
+
+
+@bp.post("/callbacks/<int:raw_id>/reprocess")
+@role_required(Role.ADMIN)
+def callback_reprocess(raw_id: int):
+    """Apply a stored callback again; safe, because applying is idempotent."""
+    from app.callbacks import inbox
+
+    raw = db.session.get(RawCallback, raw_id)
+    if raw is None:
+        abort(404)
+    flash(f"Callback {raw_id} reprocessed: {inbox.process(raw)}.", "info")
+    return redirect(url_for("admin.callback_detail", raw_id=raw_id))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 
 from sqlalchemy import select
 
@@ -10,9 +11,13 @@ from app.daraja.schemas import CallbackParseError, StkCallback, parse_stk_callba
 from app.extensions import db
 from app.models import Payment, RawCallback
 from app.models.types import utcnow
-from app.payments.service import Applied, Outcome, apply_event
+from app.payments.service import Applied, Outcome, adopt_checkout_id, apply_event
+from app.payments.states import Status
 
 log = logging.getLogger(__name__)
+
+# How far back an `unknown` push may be matched to a callback that names no known checkout.
+UNKNOWN_MATCH_WINDOW = 15 * 60
 
 
 def callback_outcome(cb: StkCallback, raw_callback_id: int | None) -> Outcome:
@@ -37,13 +42,15 @@ def process(raw: RawCallback) -> str:
     except CallbackParseError as exc:
         return _finish(raw_id, "invalid", str(exc))
     try:
-        _set_checkout_id(raw_id, cb.checkout_request_id)
+        _record_summary(raw_id, cb)
         payment_id = db.session.execute(
             select(Payment.id).where(
                 Payment.checkout_request_id == cb.checkout_request_id,
                 Payment.till_id == raw.till_id,
             )
         ).scalar_one_or_none()
+        if payment_id is None:
+            payment_id = _match_unknown(raw, cb)
         if payment_id is None:
             return _finish(raw_id, "orphan", "no payment with this CheckoutRequestID (yet)")
         if cb.result_code == "0" and cb.receipt_number is None:
@@ -61,10 +68,42 @@ def process(raw: RawCallback) -> str:
     return _finish(raw_id, outcome, None)
 
 
-def _set_checkout_id(raw_id: int, checkout_request_id: str) -> None:
+def _record_summary(raw_id: int, cb: StkCallback) -> None:
+    """Keep what the body claims on the inbox row, so an orphan can be matched by a human."""
     raw = db.session.get(RawCallback, raw_id)
-    raw.checkout_request_id = checkout_request_id
+    raw.checkout_request_id = cb.checkout_request_id
+    raw.result_code = cb.result_code
+    raw.amount = cb.amount
+    raw.phone = cb.phone
+    raw.receipt_number = cb.receipt_number
     db.session.commit()
+
+
+def _match_unknown(raw: RawCallback, cb: StkCallback) -> int | None:
+    """A push whose response was lost has no CheckoutRequestID; match it by phone, amount
+    and time. Only a success carries phone and amount, and only a unique match is taken."""
+    if cb.phone is None or cb.amount is None:
+        return None
+    window = timedelta(seconds=UNKNOWN_MATCH_WINDOW)
+    candidates = (
+        db.session.execute(
+            select(Payment.id).where(
+                Payment.till_id == raw.till_id,
+                Payment.status == Status.UNKNOWN,
+                Payment.checkout_request_id.is_(None),
+                Payment.phone == cb.phone,
+                Payment.amount_kes == cb.amount,
+                Payment.created_at >= raw.received_at - window,
+                Payment.created_at <= raw.received_at,
+            )
+        )
+        .scalars()
+        .all()
+    )
+    if len(candidates) != 1:
+        return None
+    adopt_checkout_id(candidates[0], cb.checkout_request_id, cb.merchant_request_id, raw.id)
+    return candidates[0]
 
 
 def _finish(raw_id: int, outcome: str, message: str | None) -> str:

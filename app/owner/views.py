@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
-from flask import Blueprint, render_template, request
+from flask import Blueprint, abort, render_template, request
 
 from app.auth.roles import role_required
-from app.models import Role
+from app.extensions import db
+from app.models import Payment, Role
 from app.reports.queries import day_payments, day_totals
 from app.timeutil import today_nairobi
 
@@ -33,3 +34,13 @@ def report():
         totals=day_totals(day),
         error=error,
     )
+
+
+@bp.get("/payments/<int:payment_id>")
+@role_required(Role.OWNER)
+def payment(payment_id: int):
+    """One payment and every event that happened to it, conflicts included."""
+    p = db.session.get(Payment, payment_id)
+    if p is None:
+        abort(404)
+    return render_template("owner/payment.html", p=p)

@@ -275,6 +275,28 @@ def _push(payment_id: int) -> None:
     reprocess_orphans(accepted.checkout_request_id)
 
 
+def adopt_checkout_id(
+    payment_id: int, checkout_request_id: str, merchant_request_id: str | None, raw_id: int
+) -> None:
+    """Give an `unknown` payment the CheckoutRequestID a matching callback revealed."""
+    payment = db.session.get(Payment, payment_id, populate_existing=True)
+    payment.checkout_request_id = checkout_request_id
+    payment.merchant_request_id = merchant_request_id
+    db.session.add(
+        PaymentEvent(
+            payment_id=payment_id,
+            source="callback",
+            kind="matched",
+            from_status=payment.status,
+            to_status=payment.status,
+            note="lost push matched to a callback by phone, amount and time",
+            raw_callback_id=raw_id,
+            idem_key=f"matched:{checkout_request_id}",
+        )
+    )
+    db.session.commit()
+
+
 def apply_event(payment_id: int, outcome: Outcome, *, now: datetime | None = None) -> Applied:
     """Apply one outcome to one payment through the transition table, and commit.
 

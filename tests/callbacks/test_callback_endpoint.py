@@ -166,3 +166,46 @@ def test_reprocess_from_cli_is_idempotent(app, client, till, make_payment):
     assert result.exit_code == 0, result.output
     assert "duplicate" in result.output
     assert len(_events(p.id)) == 1
+
+
+def test_inbox_row_keeps_what_the_callback_claimed(client, till):
+    post_json(
+        client, _url(till), success_callback("ws_CO_ORPHAN", amount=321, receipt="ORPH123456")
+    )
+    raw = db.session.execute(sa.select(RawCallback)).scalar_one()
+    assert (raw.outcome, raw.result_code, raw.amount, raw.phone, raw.receipt_number) == (
+        "orphan",
+        "0",
+        321,
+        "254708374149",
+        "ORPH123456",
+    )
+
+
+def test_callback_matches_a_push_whose_response_was_lost(client, till, make_payment):
+    lost = make_payment(status="unknown", amount=500, checkout=None)
+    db.session.execute(
+        sa.update(Payment).where(Payment.id == lost.id).values(checkout_request_id=None)
+    )
+    db.session.commit()
+    other_amount = make_payment(status="unknown", amount=501)
+    r = post_json(client, _url(till), success_callback("ws_CO_LOST1", amount=500))
+    assert r.status_code == 200
+    p = _reload(lost)
+    assert p.status == "paid" and p.checkout_request_id == "ws_CO_LOST1"
+    assert [e.kind for e in _events(p.id)] == ["matched", "success"]
+    assert _reload(other_amount).status == "unknown"
+
+
+def test_two_candidate_unknown_pushes_are_not_guessed(client, till, make_payment):
+    for _ in range(2):
+        p = make_payment(status="unknown", amount=500)
+        db.session.execute(
+            sa.update(Payment).where(Payment.id == p.id).values(checkout_request_id=None)
+        )
+    db.session.commit()
+    post_json(client, _url(till), success_callback("ws_CO_AMBIG", amount=500))
+    raw = db.session.execute(sa.select(RawCallback)).scalar_one()
+    assert raw.outcome == "orphan"
+    statuses = db.session.execute(sa.select(Payment.status)).scalars().all()
+    assert statuses == ["unknown", "unknown"]
