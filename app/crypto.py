@@ -10,6 +10,11 @@ class SecretUnavailable(RuntimeError):
     """A stored secret cannot be decrypted (wrong or rotated key)."""
 
 
+def fernet() -> Fernet:
+    """The Fernet of this install's PESADESK_ENCRYPTION_KEY."""
+    return _fernet()
+
+
 def _fernet() -> Fernet:
     key = current_app.config["ENCRYPTION_KEY"]
     if not key:

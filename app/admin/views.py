@@ -21,6 +21,7 @@ from app.crypto import encrypt, hint
 from app.extensions import db
 from app.models import RawCallback, Role, Till, User
 from app.payments import tills
+from app.payments.token_store import forget_tokens
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
@@ -63,6 +64,8 @@ def till():
             else:
                 db.session.add(till)
                 db.session.commit()
+                # New credentials: the old token belongs to another app (or none).
+                forget_tokens(db.engine, till.id)
                 tills.reset_clients()
                 flash("Till saved.", "info")
                 return redirect(url_for("admin.till"))

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import threading
+from pathlib import Path
 
 from flask import current_app
 
 from app.config import DARAJA_URLS
-from app.crypto import decrypt
+from app.crypto import decrypt, fernet
 from app.daraja.client import DarajaClient
+from app.extensions import db
 from app.models import Till
+from app.payments.token_store import DatabaseTokenStore
 
 _clients: dict[tuple, DarajaClient] = {}
 _lock = threading.Lock()
@@ -41,6 +44,10 @@ def client_for(till: Till) -> DarajaClient:
                 decrypt(till.consumer_secret_enc),
                 connect_timeout=current_app.config["DARAJA_CONNECT_TIMEOUT"],
                 read_timeout=current_app.config["DARAJA_READ_TIMEOUT"],
+                # One token per till for the whole install, not one per worker.
+                token_store=DatabaseTokenStore(
+                    db.engine, till.id, fernet(), Path(current_app.instance_path)
+                ),
             )
             _clients[key] = client
         return client
@@ -59,8 +66,6 @@ def reset_clients() -> None:
 def simulator_forbidden_reason() -> str | None:
     """The simulator must never answer while a till is live: a fake "paid" could ship goods."""
     from sqlalchemy import select
-
-    from app.extensions import db
 
     live = db.session.execute(
         select(Till.name).where(Till.environment == "production").limit(1)
