@@ -10,6 +10,15 @@ demo_cli = AppGroup("demo", help="Demo data and the all-in-one demo server.")
 jobs_cli = AppGroup("jobs", help="Background jobs (the status poller).")
 callbacks_cli = AppGroup("callbacks", help="The stored callback inbox.")
 users_cli = AppGroup("users", help="Dashboard users.")
+payments_cli = AppGroup("payments", help="The payment engine.")
+
+
+@payments_cli.command("diagram")
+def payments_diagram() -> None:
+    """Print the status diagram (Mermaid) generated from the transition table."""
+    from app.payments.states import mermaid
+
+    click.echo(mermaid())
 
 
 @users_cli.command("create")
@@ -121,6 +130,7 @@ def register_cli(app: Flask) -> None:
     app.cli.add_command(jobs_cli)
     app.cli.add_command(callbacks_cli)
     app.cli.add_command(users_cli)
+    app.cli.add_command(payments_cli)
     if app.config["SIMULATOR_ENABLED"]:
         try:
             from app.simulator.cli import simulator_cli

@@ -54,6 +54,7 @@ def from_env(environ: dict[str, str] | None = None) -> dict[str, Any]:
         "RECONCILE_INTERVAL": _int(env.get("PESADESK_RECONCILE_INTERVAL"), 600),
         "RECONCILE_FOR": _int(env.get("PESADESK_RECONCILE_FOR"), 24 * 3600),
         "POLL_INTERVAL": _int(env.get("PESADESK_POLL_INTERVAL"), 5),
+        "RECONCILE_JOB_INTERVAL": _int(env.get("PESADESK_RECONCILE_JOB_INTERVAL"), 60),
         "DARAJA_CONNECT_TIMEOUT": _float(env.get("PESADESK_DARAJA_CONNECT_TIMEOUT"), 5.0),
         "DARAJA_READ_TIMEOUT": _float(env.get("PESADESK_DARAJA_READ_TIMEOUT"), 30.0),
         "CALLBACK_MAX_BYTES": _int(env.get("PESADESK_CALLBACK_MAX_BYTES"), 64 * 1024),

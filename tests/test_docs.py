@@ -26,3 +26,11 @@ def test_every_setting_is_documented():
 def test_readme_gives_the_two_commands():
     readme = (ROOT / "README.md").read_text()
     assert "make run" in readme and "make test" in readme
+
+
+def test_readme_state_diagram_is_generated_from_the_table():
+    from app.payments.states import mermaid
+
+    readme = (ROOT / "README.md").read_text()
+    block = readme.split("<!-- states:begin -->", 1)[1].split("<!-- states:end -->", 1)[0]
+    assert block.strip() == f"```mermaid\n{mermaid()}\n```"

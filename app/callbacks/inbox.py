@@ -53,8 +53,11 @@ def process(raw: RawCallback) -> str:
             payment_id = _match_unknown(raw, cb)
         if payment_id is None:
             return _finish(raw_id, "orphan", "no payment with this CheckoutRequestID (yet)")
-        if cb.result_code == "0" and cb.receipt_number is None:
-            log.warning("success callback without receipt for %s", cb.checkout_request_id)
+        if cb.result_code == "0" and cb.amount is None:
+            # A success that names no amount cannot be matched to what we asked for: do not
+            # show money that may not exist; ask Daraja instead (the poller queries it now).
+            _query_soon(payment_id)
+            return _finish(raw_id, "conflict", "success without amount: confirming by query")
         applied = apply_event(payment_id, callback_outcome(cb, raw_id))
     except Exception as exc:
         db.session.rollback()
@@ -104,6 +107,13 @@ def _match_unknown(raw: RawCallback, cb: StkCallback) -> int | None:
         return None
     adopt_checkout_id(candidates[0], cb.checkout_request_id, cb.merchant_request_id, raw.id)
     return candidates[0]
+
+
+def _query_soon(payment_id: int) -> None:
+    payment = db.session.get(Payment, payment_id, populate_existing=True)
+    if payment.status in (Status.PENDING, Status.UNCONFIRMED, Status.UNKNOWN):
+        payment.next_query_at = utcnow()
+        db.session.commit()
 
 
 def _finish(raw_id: int, outcome: str, message: str | None) -> str:

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from apscheduler.schedulers.base import BaseScheduler
 from flask import Flask
 
-from app.jobs.poll import poll_payments
+from app.jobs.poll import expire_stale, poll_pending, reconcile
 
 log = logging.getLogger(__name__)
 
@@ -23,7 +23,11 @@ class Job:
 
 
 #: Every periodic job. Each must be safe when two schedulers run by mistake (claims in the DB).
-JOBS: tuple[Job, ...] = (Job("poll-payments", poll_payments, "POLL_INTERVAL"),)
+JOBS: tuple[Job, ...] = (
+    Job("expire-stale", expire_stale, "POLL_INTERVAL"),
+    Job("poll-pending", poll_pending, "POLL_INTERVAL"),
+    Job("reconcile", reconcile, "RECONCILE_JOB_INTERVAL"),
+)
 
 
 def _run_in_context(app: Flask, job: Job) -> None:

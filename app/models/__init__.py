@@ -1,9 +1,18 @@
 """Database models: users, tills, payments with their events, and raw callbacks."""
 
 from app.models.callback import RawCallback
-from app.models.payment import Payment, PaymentEvent
+from app.models.payment import Payment, PaymentEvent, PaymentQuery
 from app.models.till import Till
 from app.models.token import DarajaToken
 from app.models.user import Role, User
 
-__all__ = ["DarajaToken", "Payment", "PaymentEvent", "RawCallback", "Role", "Till", "User"]
+__all__ = [
+    "DarajaToken",
+    "Payment",
+    "PaymentEvent",
+    "PaymentQuery",
+    "RawCallback",
+    "Role",
+    "Till",
+    "User",
+]

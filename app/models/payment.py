@@ -99,3 +99,22 @@ class PaymentEvent(db.Model):
     idem_key: Mapped[str] = mapped_column(String(96))
 
     payment: Mapped[Payment] = relationship(back_populates="events")
+
+
+class PaymentQuery(db.Model):
+    """One STK query sent by the poller: who sent it, for which slot, and what it learned."""
+
+    __tablename__ = "payment_queries"
+    __table_args__ = (
+        # Two scheduler processes can never both query one payment for the same slot.
+        UniqueConstraint("payment_id", "slot_at", name="uq_payment_queries_slot"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    payment_id: Mapped[int] = mapped_column(ForeignKey("payments.id"), index=True)
+    #: the payment's next_query_at when it was claimed
+    slot_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    worker: Mapped[str] = mapped_column(String(64))
+    queried_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    #: pending, final:<code>, error:<kind>
+    answer: Mapped[str | None] = mapped_column(String(48))

@@ -50,6 +50,8 @@ class Till(db.Model):
     query_budget_per_s: Mapped[float] = mapped_column(default=2.0, server_default="2")
     #: after a spike-arrest or quota answer, no query for this till before this instant
     backoff_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    #: the next instant at which this till's query budget allows a query (shared by processes)
+    query_slot_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
 

@@ -109,3 +109,12 @@ QUERYABLE = frozenset({S.PENDING, S.UNCONFIRMED, S.UNKNOWN})
 def next_transition(current: Status | str, event: Event | str) -> Transition:
     """Look up what `event` does to a payment in `current` status."""
     return TABLE[(Status(current), Event(event))]
+
+
+def mermaid() -> str:
+    """The MOVE transitions of TABLE as a Mermaid state diagram (pasted into the README)."""
+    lines = ["stateDiagram-v2", "    [*] --> initiating: cashier sends"]
+    for (status, event), t in TABLE.items():
+        if t.action is Action.MOVE:
+            lines.append(f"    {status} --> {t.to}: {event}")
+    return "\n".join(lines)

@@ -7,10 +7,11 @@ import requests
 import sqlalchemy as sa
 
 from app.extensions import db
-from app.jobs.poll import _claim, poll_payments
-from app.models import Payment, PaymentEvent, User
+from app.jobs.poll import _claim_due, _log_query, poll_payments
+from app.models import Payment, PaymentEvent, PaymentQuery, Till, User
 from app.models.types import utcnow
 from app.payments import service
+from app.payments.states import Status
 from tests.helpers import post_json, success_callback, wait_for
 
 
@@ -110,10 +111,62 @@ def test_being_processed_means_pending_then_unconfirmed_then_paid(live_app, till
 
 def test_a_slot_is_claimed_once(app, make_payment):
     p = make_payment(next_query_at=utcnow() - timedelta(seconds=1))
-    slot = p.next_query_at
     now = utcnow()
-    assert _claim(p.id, slot, now) is True
-    assert _claim(p.id, slot, now) is False  # a second scheduler process loses the slot
+    assert [pid for pid, _ in _claim_due([Status.PENDING], now)] == [p.id]
+    assert _claim_due([Status.PENDING], now) == []  # a second process finds nothing due
+    p = db.session.get(Payment, p.id, populate_existing=True)
+    assert p.lease_owner and p.next_query_at > now
+    assert db.session.execute(sa.select(sa.func.count(PaymentQuery.id))).scalar_one() == 1
+
+
+def test_query_log_refuses_a_second_query_for_the_same_slot(app, make_payment):
+    p = make_payment()
+    slot = p.next_query_at
+    assert _log_query(p.id, slot) is True
+    db.session.commit()
+    assert _log_query(p.id, slot) is False
+
+
+def test_concurrent_pollers_claim_each_payment_once(app, make_payment):
+    import threading
+
+    due = utcnow() - timedelta(seconds=1)
+    ids = {make_payment(next_query_at=due).id for _ in range(20)}
+    now = utcnow()
+    claimed: list[int] = []
+    lock = threading.Lock()
+    barrier = threading.Barrier(4)
+
+    def worker():
+        with app.app_context():
+            barrier.wait()
+            got = [pid for pid, _ in _claim_due([Status.PENDING], now)]
+            db.session.remove()
+        with lock:
+            claimed.extend(got)
+
+    threads = [threading.Thread(target=worker) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=30)
+    assert sorted(claimed) == sorted(ids)  # every payment claimed, none twice
+
+
+def test_throttled_till_is_skipped(app, till, make_payment):
+    make_payment(next_query_at=utcnow() - timedelta(seconds=1))
+    db.session.execute(sa.update(Till).values(backoff_until=utcnow() + timedelta(seconds=30)))
+    db.session.commit()
+    assert _claim_due([Status.PENDING], utcnow()) == []
+
+
+def test_spent_budget_releases_the_payment_unqueried(live_app, till, make_payment):
+    p = make_payment(next_query_at=utcnow() - timedelta(seconds=1))
+    db.session.execute(sa.update(Till).values(query_slot_at=utcnow() + timedelta(seconds=60)))
+    db.session.commit()
+    counts = poll_payments()
+    p = db.session.get(Payment, p.id, populate_existing=True)
+    assert counts["queried"] == 0 and p.query_count == 0 and p.lease_owner is None
 
 
 def test_initiating_left_by_a_crash_becomes_unknown(app, make_payment):
@@ -137,7 +190,10 @@ def test_jobs_are_registered_from_one_table(app):
     scheduler = BackgroundScheduler(timezone="UTC")
     add_jobs(app, scheduler)
     jobs = {j.id: j for j in scheduler.get_jobs()}
-    assert set(jobs) == {j.id for j in JOBS} == {"poll-payments"}
-    job = jobs["poll-payments"]
-    assert job.max_instances == 1 and job.coalesce is True
-    assert job.trigger.interval == timedelta(seconds=app.config["POLL_INTERVAL"])
+    assert set(jobs) == {j.id for j in JOBS} == {"expire-stale", "poll-pending", "reconcile"}
+    for job in jobs.values():
+        assert job.max_instances == 1 and job.coalesce is True
+    assert jobs["poll-pending"].trigger.interval == timedelta(seconds=app.config["POLL_INTERVAL"])
+    assert jobs["reconcile"].trigger.interval == timedelta(
+        seconds=app.config["RECONCILE_JOB_INTERVAL"]
+    )
