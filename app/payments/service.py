@@ -108,19 +108,19 @@ def initiate_payment(
         transaction_desc=rules.clean_description(None),
         status=Status.INITIATING,
     )
-    db.session.add(payment)
-    db.session.flush()
-    db.session.add(
-        PaymentEvent(
-            payment_id=payment.id,
-            source="push",
-            kind="created",
-            from_status=None,
-            to_status=Status.INITIATING,
-            idem_key="created",
-        )
-    )
     try:
+        db.session.add(payment)
+        db.session.flush()  # the unique idempotency key can fail here, not only at commit
+        db.session.add(
+            PaymentEvent(
+                payment_id=payment.id,
+                source="push",
+                kind="created",
+                from_status=None,
+                to_status=Status.INITIATING,
+                idem_key="created",
+            )
+        )
         # Durable before the push: if we crash mid-push, the row shows an attempt was made.
         db.session.commit()
     except IntegrityError:
