@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import os
+from collections.abc import Mapping
 from typing import Any
 
 # Public sandbox passkey published with Safaricom's samples (daraja.md §10); not a secret.
@@ -29,13 +31,31 @@ def _float(value: str | None, default: float) -> float:
     return default if value in (None, "") else float(value)
 
 
-def from_env(environ: dict[str, str] | None = None) -> dict[str, Any]:
+def _loose(value: str) -> Any:
+    """A simulator setting from text: JSON (numbers, booleans, objects) or a plain string."""
+    try:
+        return json.loads(value)
+    except ValueError:
+        return value
+
+
+def _simulator_settings(env: Mapping[str, str]) -> dict[str, Any]:
+    """Every PESADESK_SIMULATOR_<NAME> becomes SIMULATOR_<NAME> (see docs/simulator.md)."""
+    return {
+        key.removeprefix("PESADESK_"): _loose(value)
+        for key, value in env.items()
+        if key.startswith("PESADESK_SIMULATOR_") and key != "PESADESK_SIMULATOR_URL"
+    }
+
+
+def from_env(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
     """Build the Flask config mapping from PESADESK_* variables (documented in README)."""
     env = os.environ if environ is None else environ
     port = _int(env.get("PORT"), 5000)
     base_url = env.get("PESADESK_BASE_URL") or f"http://127.0.0.1:{port}"
     demo = _bool(env.get("PESADESK_DEMO"), False)
     return {
+        **_simulator_settings(env),
         "PORT": port,
         "SECRET_KEY": env.get("PESADESK_SECRET_KEY"),
         "SQLALCHEMY_DATABASE_URI": env.get("PESADESK_DATABASE_URL"),

@@ -205,7 +205,10 @@ def live_app(app):
     app.config["BASE_URL"] = f"http://127.0.0.1:{port}"
     app.config["SIMULATOR_URL"] = f"http://127.0.0.1:{port}/simulator"
     tills.reset_clients()
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    # A short poll interval: serve_forever's default 0.5 s is paid at every teardown.
+    thread = threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+    )
     thread.start()
     try:
         yield app

@@ -83,8 +83,9 @@ def _record_summary(raw_id: int, cb: StkCallback) -> None:
 
 
 def _match_unknown(raw: RawCallback, cb: StkCallback) -> int | None:
-    """A push whose response was lost has no CheckoutRequestID; match it by phone, amount
-    and time. Only a success carries phone and amount, and only a unique match is taken."""
+    """A push whose response was lost (or is still in flight) has no CheckoutRequestID;
+    match it by phone, amount and time. Only a success carries phone and amount, and only a
+    unique match is taken."""
     if cb.phone is None or cb.amount is None:
         return None
     window = timedelta(seconds=UNKNOWN_MATCH_WINDOW)
@@ -92,7 +93,7 @@ def _match_unknown(raw: RawCallback, cb: StkCallback) -> int | None:
         db.session.execute(
             select(Payment.id).where(
                 Payment.till_id == raw.till_id,
-                Payment.status == Status.UNKNOWN,
+                Payment.status.in_([Status.UNKNOWN, Status.INITIATING]),
                 Payment.checkout_request_id.is_(None),
                 Payment.phone == cb.phone,
                 Payment.amount_kes == cb.amount,
@@ -139,3 +140,4 @@ def reprocess_orphans(checkout_request_id: str) -> None:
     )
     for raw in orphans:
         process(raw)
+

@@ -3,15 +3,29 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 
 import click
-from flask import current_app
+from flask import Flask, current_app
 from flask.cli import AppGroup
 
 from app.simulator.server import check_bind_host, create_simulator_app, serve_in_thread
 from app.simulator.settings import DEFAULTS
 
 simulator_cli = AppGroup("simulator", help="Built-in Daraja simulator.")
+
+
+def host_guard(host: Flask) -> Callable[[], str | None] | None:
+    """The host app's SIMULATOR_GUARD, run inside the host app (it reads the host database)."""
+    guard = host.config.get("SIMULATOR_GUARD")
+    if not callable(guard):
+        return None
+
+    def check() -> str | None:
+        with host.app_context():
+            return guard()
+
+    return check
 
 
 def wait_forever() -> None:
@@ -30,6 +44,8 @@ def run_command(host: str, port: int, allow_remote: bool) -> None:
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
     config = {key: current_app.config[key] for key in DEFAULTS if key in current_app.config}
+    # The standalone simulator must stay off while a till is in production, like the embedded one.
+    config["SIMULATOR_GUARD"] = host_guard(current_app._get_current_object())  # type: ignore[attr-defined]
     running = serve_in_thread(create_simulator_app(config), host, port, allow_remote=allow_remote)
     click.echo(f"Daraja simulator at {running.base_url} (Ctrl-C to stop)")
     try:

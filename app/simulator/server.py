@@ -5,6 +5,7 @@ from __future__ import annotations
 import ipaddress
 import threading
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from flask import Flask
@@ -13,11 +14,14 @@ from werkzeug.serving import BaseWSGIServer, make_server
 from app.simulator.views import bp
 
 URL_PREFIX = "/simulator"
+# The project's static files, for the virtual phone's vendored htmx (none in a bare install).
+STATIC_DIR = Path(__file__).resolve().parents[2] / "static"
 
 
 def create_simulator_app(config: dict[str, Any] | None = None) -> Flask:
     """A bare Flask app with only the simulator blueprint mounted at /simulator."""
-    app = Flask(__name__, static_folder=None)
+    static = STATIC_DIR if (STATIC_DIR / "vendor").is_dir() else None
+    app = Flask(__name__, static_folder=str(static) if static else None)
     app.config.update(config or {})
     app.register_blueprint(bp, url_prefix=URL_PREFIX)
     return app

@@ -108,6 +108,16 @@ def _digits(value: Any) -> str | None:
     return None
 
 
+def normalise_msisdn(text: str) -> str | None:
+    """2547XXXXXXXX from what a person types (07…, +254 7…, 254…), or None (virtual phone)."""
+    digits = re.sub(r"[\s\-()]", "", text).removeprefix("+")
+    if digits.startswith("0"):
+        digits = "254" + digits[1:]
+    elif len(digits) == 9:
+        digits = "254" + digits
+    return digits if _MSISDN_RE.fullmatch(digits) else None
+
+
 def _short_code(value: Any, field: str) -> str:
     digits = _digits(value)
     if digits is None or not _SHORTCODE_RE.fullmatch(digits):

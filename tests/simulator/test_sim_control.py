@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import threading
+import time
+
 import pytest
 
 
@@ -158,3 +161,177 @@ def test_index_and_unknown_paths(client):
     assert response.status_code == 404
     assert response.get_json()["errorCode"] == "404.001.01"
     assert response.get_json()["errorMessage"] == "Resource not found"
+
+
+def test_outcome_by_scenario_name(slow, receiver, wait_until):
+    checkout = slow.pushed()
+    response = slow.control(
+        "POST", f"pushes/{checkout}/outcome", {"scenario": "insufficient-funds"}
+    )
+    assert response.status_code == 200
+    assert (response.get_json()["result_code"], response.get_json()["answered_by"]) == (
+        1,
+        "control",
+    )
+    assert slow.final_query(checkout)["ResultDesc"] == (
+        "The balance is insufficient for the transaction."
+    )
+    assert wait_until(lambda: receiver.for_checkout(checkout))
+
+
+def test_outcome_by_scenario_keeps_its_callback_mode_unless_overridden(slow, receiver, wait_until):
+    lost = slow.pushed()
+    slow.control("POST", f"pushes/{lost}/outcome", {"scenario": "success-callback-lost"})
+    other = slow.pushed(PhoneNumber="254711000003", PartyA="254711000003")
+    slow.control(
+        "POST",
+        f"pushes/{other}/outcome",
+        {"scenario": "success-callback-lost", "callback": "send"},
+    )
+    assert wait_until(lambda: receiver.for_checkout(other))
+    assert receiver.for_checkout(lost) == []
+
+
+def test_outcome_refuses_scenarios_that_act_on_the_push_answer(slow):
+    checkout = slow.pushed()
+    for name in ("slow-response", "system-busy", "callback-before-response"):
+        response = slow.control("POST", f"pushes/{checkout}/outcome", {"scenario": name})
+        assert response.status_code == 400
+        assert "_control/next" in response.get_json()["error"]
+    assert (
+        slow.control("POST", f"pushes/{checkout}/outcome", {"scenario": "nope"}).status_code == 400
+    )
+    assert slow.control("GET", "pushes").get_json()[0]["state"] == "pending"
+
+
+def test_outcome_with_a_text_result_code(slow, receiver, wait_until):
+    checkout = slow.pushed()
+    response = slow.control("POST", f"pushes/{checkout}/outcome", {"result_code": "SFC_IC0003"})
+    assert response.status_code == 200
+    assert slow.final_query(checkout)["ResultCode"] == "SFC_IC0003"
+    assert wait_until(lambda: receiver.for_checkout(checkout))
+    [cb] = [b["Body"]["stkCallback"] for b in receiver.for_checkout(checkout)]
+    assert (cb["ResultCode"], cb["ResultDesc"]) == ("SFC_IC0003", "The operator does not exist.")
+
+
+def test_outcome_with_copies(slow, receiver, wait_until):
+    checkout = slow.pushed()
+    body = {"callback": "duplicate", "copies": 4}
+    assert slow.control("POST", f"pushes/{checkout}/outcome", body).status_code == 200
+    assert wait_until(lambda: len(receiver.for_checkout(checkout)) == 4)
+
+
+@pytest.mark.parametrize(
+    ("callback", "order"), [("conflict", [0, 1032]), ("conflict-first", [1032, 0])]
+)
+def test_outcome_with_a_conflicting_callback(slow, receiver, wait_until, callback, order):
+    checkout = slow.pushed()
+    body = {"result_code": 0, "callback": callback, "conflict_code": 1032}
+    assert slow.control("POST", f"pushes/{checkout}/outcome", body).status_code == 200
+    assert slow.final_query(checkout)["ResultCode"] == "0"  # the query tells the truth
+    assert wait_until(lambda: len(receiver.for_checkout(checkout)) == 2)
+    codes = [b["Body"]["stkCallback"]["ResultCode"] for b in receiver.for_checkout(checkout)]
+    assert codes == order
+
+
+def test_a_lying_success_callback_carries_a_receipt(slow, receiver, wait_until):
+    checkout = slow.pushed()
+    body = {"result_code": 1037, "callback": "conflict", "conflict_code": 0}
+    assert slow.control("POST", f"pushes/{checkout}/outcome", body).status_code == 200
+    assert wait_until(lambda: len(receiver.for_checkout(checkout)) == 2)
+    second = receiver.for_checkout(checkout)[1]["Body"]["stkCallback"]
+    items = {i["Name"]: i.get("Value") for i in second["CallbackMetadata"]["Item"]}
+    assert second["ResultCode"] == 0 and items["MpesaReceiptNumber"]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"callback": "conflict"},
+        {"callback": "conflict", "conflict_code": 0},
+        {"callback": "duplicate", "copies": 0},
+        {"callback": "duplicate", "copies": 99},
+        {"result_code": "sfc_lower"},
+    ],
+)
+def test_outcome_rejects_bad_conflicts_and_copies(slow, body):
+    checkout = slow.pushed()
+    assert slow.control("POST", f"pushes/{checkout}/outcome", body).status_code == 400
+
+
+def test_next_arms_a_scenario_for_the_next_push(slow):
+    armed = slow.control("POST", "next", {"scenario": "slow-response"}).get_json()
+    assert armed == {"armed": [{"phone": None, "scenario": "slow-response"}]}
+    assert slow.control("GET", "next").get_json()["armed"][0]["scenario"] == "slow-response"
+    started = time.monotonic()
+    assert slow.push().status_code == 200
+    assert time.monotonic() - started >= 0.3  # FAST_CONFIG's slow answer
+    assert slow.control("GET", "next").get_json() == {"armed": []}  # used once
+    assert slow.control("GET", "pushes").get_json()[0]["scenario"] == "slow-response"
+
+
+def test_next_for_one_phone_waits_for_that_phone(make_app, daraja_for):
+    daraja = daraja_for(make_app(SIMULATOR_CALLBACK_DELAY=0.05))
+    daraja.control("POST", "next", {"scenario": "internal-error", "phone": "0722 000 444"})
+    assert daraja.push().status_code == 200  # another phone: not for it
+    refused = daraja.push(PhoneNumber="254722000444", PartyA="254722000444")
+    assert refused.status_code == 500
+    assert refused.get_json()["errorCode"] == "500.003.1001"
+
+
+def test_next_survives_a_push_refused_by_the_lock(slow):
+    slow.pushed()
+    slow.control("POST", "next", {"scenario": "cancelled"})
+    assert slow.push(Amount=2).status_code == 500  # locked: the armed scenario stays
+    assert slow.control("GET", "next").get_json()["armed"] == [
+        {"phone": None, "scenario": "cancelled"}
+    ]
+
+
+@pytest.mark.parametrize(
+    "body", [{}, {"scenario": "nope"}, {"scenario": "cancelled", "phone": "12345"}]
+)
+def test_next_rejects_bad_bodies(slow, body):
+    response = slow.control("POST", "next", body)
+    assert response.status_code == 400
+    assert response.get_json()["error"]
+
+
+def test_reset_forgets_armed_scenarios_and_wakes_held_answers(make_app, daraja_for):
+    app = make_app(SIMULATOR_TIMEOUT_RESPONSE_DELAY=30)
+    daraja = daraja_for(app)
+    daraja.control("POST", "next", {"scenario": "response-timeout"})
+    token = daraja.token()
+    done: list[float] = []
+
+    def held() -> None:
+        started = time.monotonic()
+        daraja_for(app).push(token=token)
+        done.append(time.monotonic() - started)
+
+    thread = threading.Thread(target=held)
+    thread.start()
+    time.sleep(0.2)
+    daraja.control("POST", "next", {"scenario": "cancelled"})
+    daraja.control("POST", "reset")
+    thread.join(timeout=5)
+    assert done and done[0] < 5  # woken long before the 30 s hold
+    assert daraja.control("GET", "next").get_json() == {"armed": []}
+
+
+def test_stats_count_tokens_pushes_and_queries_per_checkout(slow):
+    first = slow.pushed()
+    second = slow.pushed(PhoneNumber="254711000004", PartyA="254711000004")
+    for _ in range(3):
+        slow.query(first)
+    slow.query(second)
+    slow.query("ws_CO_unknown")  # well-formed, so counted, though unknown
+    slow.query(first, Password="bad")  # refused before the lookup: not counted
+    stats = slow.control("GET", "stats").get_json()
+    assert stats["tokens_issued"] == 1
+    assert (stats["pushes"], stats["pending"]) == (2, 2)
+    assert stats["queries_by_checkout"] == {first: 3, second: 1, "ws_CO_unknown": 1}
+    assert stats["queries"] == 5
+    slow.control("POST", "reset")
+    after = slow.control("GET", "stats").get_json()
+    assert (after["queries"], after["pushes"], after["tokens_issued"]) == (0, 0, 1)
