@@ -38,6 +38,8 @@ DEFAULTS: dict[str, Any] = {
     "SIMULATOR_TIMESTAMP_SKEW": 300,
     "SIMULATOR_MAX_AMOUNT": 250_000,
     "SIMULATOR_STRICT_KEYS": True,
+    # Behave like production: an http:// CallBackURL is refused (sandbox accepts it).
+    "SIMULATOR_REQUIRE_HTTPS_CALLBACK": False,
     "SIMULATOR_BUSINESS_NAMES": {SANDBOX_SHORTCODE: "PesaDesk Demo Shop"},
     "SIMULATOR_PINS": {},
     "SIMULATOR_PROMPT_TIMEOUT": 60.0,

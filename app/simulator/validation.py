@@ -189,7 +189,12 @@ def _text(value: Any, field: str, max_len: int, *, required: bool) -> str:
 
 
 def parse_push(
-    body: dict[str, Any], *, max_amount: int, skew_s: float, strict: bool
+    body: dict[str, Any],
+    *,
+    max_amount: int,
+    skew_s: float,
+    strict: bool,
+    require_https: bool = False,
 ) -> PushRequest:
     """Check every field in Daraja's order; first problem wins, as on the real gateway."""
     if strict:
@@ -211,6 +216,9 @@ def parse_push(
     party_b = _short_code(body["PartyB"], "PartyB")
     phone = _msisdn(body["PhoneNumber"], "PhoneNumber")
     callback_url = _callback_url(body["CallBackURL"])
+    # Sandbox takes plain HTTP callback URLs; production demands HTTPS (daraja.md §8).
+    if require_https and not callback_url.startswith("https://"):
+        raise invalid("CallBackURL")
     account_reference = _text(
         body["AccountReference"], "AccountReference", MAX_ACCOUNT_REFERENCE, required=True
     )

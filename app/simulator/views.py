@@ -209,6 +209,7 @@ def stk_push() -> Any:
         max_amount=int(setting("SIMULATOR_MAX_AMOUNT")),
         skew_s=float(setting("SIMULATOR_TIMESTAMP_SKEW")),
         strict=bool(setting("SIMULATOR_STRICT_KEYS")),
+        require_https=bool(setting("SIMULATOR_REQUIRE_HTTPS_CALLBACK")),
     )
     check_merchant(
         push_request.short_code, push_request.password, push_request.timestamp, _passkeys()

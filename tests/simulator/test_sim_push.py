@@ -151,6 +151,13 @@ def test_extra_keys_allowed_when_strict_mode_is_off(make_app, daraja_for):
     assert daraja.push(Remarks="extra").status_code == 200
 
 
+def test_production_like_mode_refuses_http_callback_urls(make_app, daraja_for, daraja):
+    assert daraja.push(CallBackURL="http://shop.example/cb/stk/x").status_code == 200
+    strict = daraja_for(make_app(SIMULATOR_REQUIRE_HTTPS_CALLBACK=True))
+    _invalid(strict.push(CallBackURL="http://shop.example/cb/stk/x"), "CallBackURL")
+    assert strict.push(CallBackURL="https://shop.example/cb/stk/x").status_code == 200
+
+
 def test_max_amount_is_configurable(make_app, daraja_for):
     daraja = daraja_for(make_app(SIMULATOR_MAX_AMOUNT=70000))
     _invalid(daraja.push(Amount=70001), "Amount")
