@@ -63,7 +63,7 @@ def demo_seed() -> None:
 def demo_serve(host: str, port: int | None) -> None:
     """Serve the app, the simulator and the poller in one process (demo only)."""
     from apscheduler.schedulers.background import BackgroundScheduler
-    from werkzeug.serving import run_simple
+    from werkzeug.serving import make_server
 
     from app.demo import demo_password
     from app.jobs import add_jobs
@@ -77,12 +77,17 @@ def demo_serve(host: str, port: int | None) -> None:
     click.echo(
         f"\n  PesaDesk demo: {app.config['BASE_URL']}/\n"
         f"  Logins (password for all: {password}): cashier, owner, admin\n"
-        f"  Simulator: {app.config['SIMULATOR_URL']} (see docs/simulator.md)\n"
+        f"  Simulator: {app.config['SIMULATOR_URL']} (scenarios: docs/simulator.md)\n"
+        f"  Virtual phone: {app.config['SIMULATOR_URL']}/phone?phone=0708374149 (PIN 1234)\n"
         "  Try phone 0708374149 and an amount such as 10; amount 1032 is cancelled.\n"
+        "  Press Ctrl+C to stop.\n"
     )
+    # Threaded: the app calls its own embedded simulator, which calls back into the app.
+    server = make_server(host, port, app, threaded=True)
     try:
-        # Threaded: the app calls its own embedded simulator, which calls back into the app.
-        run_simple(host, port, app, threaded=True, use_reloader=False)
+        server.serve_forever()
+    except KeyboardInterrupt:
+        click.echo("Stopped.")
     finally:
         scheduler.shutdown(wait=False)
 

@@ -65,6 +65,6 @@ def seed_demo() -> str:
             user.set_password(password)
     till = db.session.execute(select(Till).order_by(Till.id).limit(1)).scalar_one_or_none()
     if till is None:
-        db.session.add(simulator_till("Demo Shop"))
+        db.session.add(simulator_till("PesaDesk Demo Shop"))
     db.session.commit()
     return password
