@@ -6,7 +6,7 @@ FLASK  := $(BIN)/flask --app wsgi
 PORT   ?= 5000
 export PORT
 
-.PHONY: run test test-fast lint fmt chromium serve jobs clean
+.PHONY: run test test-fast lint fmt chromium serve jobs translations clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -55,6 +55,12 @@ serve: $(VENV)/.installed-run
 
 jobs: $(VENV)/.installed-run
 	$(FLASK) jobs run
+
+## translations: re-extract, merge into the Swahili catalogue, compile the .mo (committed)
+translations: $(VENV)/.installed-run
+	$(BIN)/pybabel extract -F babel.cfg -k lazy_gettext -k _l -k N_ --no-location --sort-output --omit-header -o translations/messages.pot .
+	$(BIN)/pybabel update -i translations/messages.pot -d translations -l sw --no-wrap --no-fuzzy-matching --ignore-obsolete
+	$(BIN)/pybabel compile -d translations -l sw
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

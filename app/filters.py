@@ -5,9 +5,16 @@ from __future__ import annotations
 from datetime import datetime
 
 from flask import Flask
+from flask_babel import get_locale
+from flask_login import current_user
 
-from app.payments.messages import cashier_message, status_label
-from app.timeutil import to_nairobi
+from app.i18n import LANGUAGES
+from app.models import Payment, Role
+from app.payments.messages import cashier_message, countdown, status_label, wait_message
+from app.timeutil import NAIROBI, to_nairobi
+
+#: what hides the middle digits of a phone number
+MASK = "••••"
 
 
 def nairobi(value: datetime | None, fmt: str = "%H:%M:%S") -> str:
@@ -27,9 +34,56 @@ def local_phone(msisdn: str | None) -> str:
     return f"{local[:4]} {local[4:7]} {local[7:]}"
 
 
+def mask_phone(msisdn: str | None) -> str:
+    """254708374149 → 2547••••149: the first 4 and last 3 digits, never the rest."""
+    if not msisdn:
+        return ""
+    if len(msisdn) < 7:
+        return MASK
+    return f"{msisdn[:4]}{MASK}{msisdn[-3:]}"
+
+
+def can_see_full_phones() -> bool:
+    """Owners and admins see whole numbers; cashiers (and anyone else) see them masked."""
+    return bool(
+        current_user
+        and current_user.is_authenticated
+        and current_user.role in (Role.OWNER, Role.ADMIN)
+    )
+
+
+def shown_phone(msisdn: str | None) -> str:
+    """The phone as this viewer may see it on the counter."""
+    return local_phone(msisdn) if can_see_full_phones() else mask_phone(msisdn)
+
+
+def paid_at(p: Payment) -> datetime | None:
+    """When the money moved: M-Pesa's TransactionDate (Nairobi time) if we have it."""
+    if p.mpesa_transaction_date:
+        try:
+            return datetime.strptime(p.mpesa_transaction_date, "%Y%m%d%H%M%S").replace(
+                tzinfo=NAIROBI
+            )
+        except ValueError:
+            pass
+    return p.final_at or p.updated_at
+
+
+def current_language() -> str:
+    locale = get_locale()
+    return locale.language if locale is not None else "en"
+
+
 def register(app: Flask) -> None:
     app.add_template_filter(nairobi, "nairobi")
     app.add_template_filter(kes, "kes")
     app.add_template_filter(local_phone, "local_phone")
+    app.add_template_filter(mask_phone, "mask_phone")
+    app.add_template_filter(shown_phone, "shown_phone")
     app.add_template_global(cashier_message)
     app.add_template_global(status_label)
+    app.add_template_global(current_language)
+    app.add_template_global(LANGUAGES, "languages")
+    app.add_template_global(countdown)
+    app.add_template_global(wait_message)
+    app.add_template_global(paid_at)

@@ -12,4 +12,9 @@ def select_locale() -> str:
     """The logged-in user's choice; before login, the browser's preference."""
     if current_user and current_user.is_authenticated:
         return current_user.language if current_user.language in LANGUAGES else "en"
-    return request.accept_languages.best_match(list(LANGUAGES), default="en")
+    # Accept-Language is ordered by preference; "sw-KE" means Swahili, "en-GB" English.
+    for value, _quality in request.accept_languages:
+        primary = value.replace("_", "-").split("-")[0].lower()
+        if primary in LANGUAGES:
+            return primary
+    return "en"

@@ -88,9 +88,11 @@ def make_test_app(database_url: str, instance: Path, **overrides):
     def _forget_cached_user() -> None:
         # Test-client requests reuse the test's app context, and with it `g`, where
         # Flask-Login caches the user: forget it so each request reads its own session cookie.
+        import flask_babel
         from flask import g
 
         g.pop("_login_user", None)
+        flask_babel.refresh()  # likewise the locale Flask-Babel cached for the first request
 
     return application
 

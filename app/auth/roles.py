@@ -7,10 +7,16 @@ from functools import wraps
 from typing import Any
 
 from flask import abort
+from flask_babel import gettext
 from flask_login import current_user, login_required
 
+from app.daraja.codes import N_
 from app.extensions import db, login_manager
 from app.models import Role, User
+
+# Flask-Login flashes its "log in first" message through this, in the visitor's language.
+login_manager.localize_callback = gettext
+N_("Please log in.")  # the message set in create_app, for the catalogue
 
 
 @login_manager.user_loader

@@ -140,4 +140,3 @@ def reprocess_orphans(checkout_request_id: str) -> None:
     )
     for raw in orphans:
         process(raw)
-

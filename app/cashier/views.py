@@ -1,29 +1,53 @@
-"""Cashier pages: the counter, sending a payment, and the live row that htmx polls."""
+"""Cashier pages: the counter, sending, resending and cancelling, the live row, the receipt."""
 
 from __future__ import annotations
 
 import uuid
 
-from flask import Blueprint, abort, flash, make_response, redirect, render_template, url_for
+from flask import (
+    Blueprint,
+    abort,
+    flash,
+    make_response,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from flask_babel import gettext
 from flask_login import current_user
 from sqlalchemy import select
 
 from app.auth.roles import role_required
+from app.cashier.live import row_view, row_views
+from app.cashier.today import today_totals, todays_payments
 from app.extensions import db
 from app.htmx import STOP_POLLING, is_htmx, vary_on_htmx
 from app.models import Payment, Role, Till
 from app.payments import service
+from app.payments.messages import explain_input_error
 from app.payments.rules import InputError
-from app.payments.states import FINAL
-from app.timeutil import nairobi_day_bounds, today_nairobi
+from app.payments.states import FINAL, Status
 
 bp = Blueprint("cashier", __name__, url_prefix="/cashier")
+
+#: longest search text accepted (a phone, a receipt number or an amount is far shorter)
+SEARCH_MAX = 40
+
+
+@bp.context_processor
+def _viewer() -> dict:
+    # Supervisors (owners, admins) also see Safaricom's own ResultDesc on each row.
+    return {
+        "supervisor": current_user.is_authenticated
+        and current_user.role in (Role.OWNER, Role.ADMIN)
+    }
 
 
 def _till() -> Till:
     till = db.session.execute(select(Till).order_by(Till.id).limit(1)).scalar_one_or_none()
     if till is None:
-        abort(409, "No till is configured yet: ask the admin to set one up.")
+        abort(409, gettext("No till is configured yet: ask the admin to set one up."))
     return till
 
 
@@ -35,23 +59,46 @@ def _fresh_form():
     return form
 
 
-def _todays_payments(till: Till) -> list[Payment]:
-    start, end = nairobi_day_bounds(today_nairobi())
-    query = select(Payment).where(
-        Payment.till_id == till.id, Payment.created_at >= start, Payment.created_at < end
+def _payment_for_user(payment_id: int) -> Payment:
+    """The payment, if this user may act on it: cashiers only their own sales."""
+    payment = db.session.get(Payment, payment_id)
+    if payment is None:
+        abort(404)
+    if current_user.role == Role.CASHIER and payment.cashier_id != current_user.id:
+        abort(403)
+    return payment
+
+
+def _search_text() -> str:
+    return (request.args.get("q") or "").strip()[:SEARCH_MAX]
+
+
+def _page(form, till: Till, *, error=None, status: int = 200):
+    q = _search_text()
+    html = render_template(
+        "cashier/index.html",
+        form=form,
+        error=error,
+        till=till,
+        q=q,
+        rows=row_views(todays_payments(till, current_user, q)),
+        totals=today_totals(till, current_user),
     )
-    if current_user.role == Role.CASHIER:
-        query = query.where(Payment.cashier_id == current_user.id)
-    return list(db.session.execute(query.order_by(Payment.id.desc()).limit(200)).scalars())
+    return vary_on_htmx(make_response(html, status))
 
 
 @bp.get("/")
 @role_required(Role.CASHIER)
 def index():
     till = _till()
-    return render_template(
-        "cashier/index.html", form=_fresh_form(), till=till, payments=_todays_payments(till)
-    )
+    if is_htmx() and request.headers.get("HX-Target") == "payment-rows":
+        # The search box asks for the list alone; the same URL without htmx is the whole page.
+        q = _search_text()
+        html = render_template(
+            "cashier/_rows.html", q=q, rows=row_views(todays_payments(till, current_user, q))
+        )
+        return vary_on_htmx(make_response(html))
+    return _page(_fresh_form(), till)
 
 
 @bp.post("/payments")
@@ -62,9 +109,12 @@ def create_payment():
     form = PaymentForm()
     till = _till()
     if not form.validate_on_submit():
-        # Only the CSRF token or over-long fields can fail here; show it like any input error.
-        errors = [e for field_errors in form.errors.values() for e in field_errors]
-        return _form_error(form, till, "; ".join(errors) or "The form expired: try again.")
+        # Only the CSRF token or over-long fields can fail here.
+        if "csrf_token" in form.errors:
+            message = gettext("The form expired: reload the page and try again.")
+        else:
+            message = gettext("Check the phone, amount and reference, then send again.")
+        return _form_error(form, till, explain_input_error(InputError(message)))
     key = form.idempotency_key.data or uuid.uuid4().hex
     try:
         payment, created = service.initiate_payment(
@@ -76,45 +126,99 @@ def create_payment():
             idempotency_key=key,
         )
     except InputError as exc:
-        return _form_error(form, till, str(exc))
+        return _form_error(form, till, explain_input_error(exc))
     if is_htmx():
         # Fresh form (new key, cleared fields) plus the new row prepended out-of-band.
         html = render_template("cashier/_pay_form.html", form=_fresh_form())
         if created:
-            html += render_template("cashier/_new_row.html", p=payment)
+            r = row_view(payment, resent_as=None)
+            html += render_template("cashier/_new_row.html", r=r)
+            html += render_template("cashier/_announce.html", r=r)
         return html
     if not created:
-        flash("That payment was already sent; it is shown below.", "info")
+        flash(gettext("That payment was already sent; it is shown below."), "info")
     return redirect(url_for("cashier.index"))
 
 
-def _form_error(form, till: Till, message: str):
+def _form_error(form, till: Till, explained):
     if is_htmx():
         # htmx swaps 2xx only; the error form replaces the form in place, keeping the entries.
-        return render_template("cashier/_pay_form.html", form=form, error=message)
-    return (
-        render_template(
-            "cashier/index.html",
-            form=form,
-            error=message,
-            till=till,
-            payments=_todays_payments(till),
-        ),
-        422,
-    )
+        return render_template("cashier/_pay_form.html", form=form, error=explained)
+    return _page(form, till, error=explained, status=422)
+
+
+def _row_response(payment: Payment, **extra):
+    r = row_view(payment)
+    return render_template("cashier/_payment_row.html", r=r, **extra)
 
 
 @bp.get("/payments/<int:payment_id>/row")
 @role_required(Role.CASHIER)
 def payment_row(payment_id: int):
-    payment = db.session.get(Payment, payment_id)
-    if payment is None:
-        abort(404)
-    if current_user.role == Role.CASHIER and payment.cashier_id != current_user.id:
-        abort(403)
+    payment = _payment_for_user(payment_id)
     if not is_htmx():
         return redirect(url_for("cashier.index") + f"#payment-{payment.id}")
-    response = make_response(render_template("cashier/_payment_row.html", p=payment))
+    r = row_view(payment)
+    html = render_template("cashier/_payment_row.html", r=r)
+    seen = request.args.get("seen")
+    if seen and seen != r.phase:
+        # The row changed since the browser last saw it: tell screen readers, and once it is
+        # settled, refresh the day's totals too.
+        html += render_template("cashier/_announce.html", r=r)
+        if r.final:
+            till = payment.till
+            html += render_template(
+                "cashier/_totals.html", totals=today_totals(till, current_user), oob=True
+            )
+    response = make_response(html)
     if payment.status in FINAL:
         response.status_code = STOP_POLLING
     return vary_on_htmx(response)
+
+
+@bp.post("/payments/<int:payment_id>/resend")
+@role_required(Role.CASHIER)
+def resend(payment_id: int):
+    original = _payment_for_user(payment_id)
+    try:
+        # One resend per attempt: a double click, or Alt+R twice, finds the same new attempt.
+        new, created = service.resend_payment(
+            original, current_user, idempotency_key=f"resend-{original.id}"
+        )
+    except InputError as exc:
+        explained = explain_input_error(exc)
+        if is_htmx():
+            return _row_response(original, error=explained)
+        flash(explained.text, "error")
+        return redirect(url_for("cashier.index") + f"#payment-{original.id}")
+    if not is_htmx():
+        return redirect(url_for("cashier.index") + f"#payment-{new.id}")
+    html = _row_response(original)
+    if created:
+        r = row_view(new, resent_as=None)
+        html += render_template("cashier/_new_row.html", r=r)
+        html += render_template("cashier/_announce.html", r=r)
+    return html
+
+
+@bp.post("/payments/<int:payment_id>/cancel")
+@role_required(Role.CASHIER)
+def cancel(payment_id: int):
+    payment = _payment_for_user(payment_id)
+    service.cancel_locally(payment, current_user)
+    if not is_htmx():
+        return redirect(url_for("cashier.index") + f"#payment-{payment.id}")
+    r = row_view(db.session.get(Payment, payment.id))
+    return render_template("cashier/_payment_row.html", r=r) + render_template(
+        "cashier/_announce.html", r=r
+    )
+
+
+@bp.get("/payments/<int:payment_id>/receipt")
+@role_required(Role.CASHIER, Role.OWNER)
+def receipt(payment_id: int):
+    payment = _payment_for_user(payment_id)
+    if payment.status != Status.PAID:
+        abort(404, gettext("There is no receipt: this payment is not paid."))
+    width = "58" if request.args.get("width") == "58" else "80"
+    return render_template("cashier/receipt.html", p=payment, till=payment.till, width=width)

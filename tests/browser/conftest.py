@@ -7,6 +7,7 @@ import shutil
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -19,22 +20,39 @@ ARTIFACTS = ROOT / "tests" / "_artifacts"
 DEMO_PASSWORD = "browser-demo-pw"
 
 
-def _flask(env: dict[str, str], *args: str, **kw) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "flask", "--app", "wsgi", *args],
-        cwd=ROOT,
-        env=env,
-        check=True,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        **kw,
+PREPARE = """
+from flask_migrate import upgrade
+from wsgi import app
+from app.demo import seed_demo
+
+with app.app_context():
+    upgrade()
+    seed_demo()
+"""
+
+
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers",
+        "server_env(**env): extra PESADESK_* variables for this test's server "
+        "(e.g. a longer simulator delay, a short poller delay)",
     )
 
 
+@dataclass(frozen=True)
+class LiveServer:
+    """The running server: its base URL and the database it writes to."""
+
+    base: str
+    database_url: str
+
+
 @pytest.fixture
-def server(backend, tmp_path, request):
-    """`make run`'s steps (migrate, seed, serve) on a free port, on SQLite or PostgreSQL."""
+def live_server(backend, tmp_path, request) -> LiveServer:
+    """`make run`'s steps (migrate, seed, serve) on a free port, on SQLite or PostgreSQL.
+
+    A test marked `@pytest.mark.server_env(NAME="value", ...)` gets those variables too.
+    """
     port = free_port()
     env = {
         **os.environ,
@@ -45,11 +63,25 @@ def server(backend, tmp_path, request):
         "PESADESK_SIMULATOR_CALLBACK_DELAY": "2",
         "PESADESK_POLL_INTERVAL": "1",
     }
+    marker = request.node.get_closest_marker("server_env")
+    if marker is not None:
+        env.update({name: str(value) for name, value in marker.kwargs.items()})
     if backend == "postgresql":
         env["PESADESK_DATABASE_URL"] = request.getfixturevalue("pg_database")
         _reset_pg(env["PESADESK_DATABASE_URL"])
-    _flask(env, "db", "upgrade")
-    _flask(env, "demo", "seed")
+    database_url = env.get("PESADESK_DATABASE_URL") or (
+        f"sqlite:///{tmp_path / 'instance' / 'pesadesk.db'}"
+    )
+    # `flask db upgrade` then `flask demo seed`, in one interpreter (a second start costs ~1 s).
+    subprocess.run(
+        [sys.executable, "-c", PREPARE],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     log = (tmp_path / "server.log").open("w")
     proc = subprocess.Popen(
         [sys.executable, "-m", "flask", "--app", "wsgi", "demo", "serve", "--port", str(port)],
@@ -70,7 +102,7 @@ def server(backend, tmp_path, request):
             if proc.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError((tmp_path / "server.log").read_text())
             time.sleep(0.2)
-        yield base
+        yield LiveServer(base, database_url)
     finally:
         proc.terminate()
         try:
@@ -78,6 +110,21 @@ def server(backend, tmp_path, request):
         except subprocess.TimeoutExpired:
             proc.kill()
         log.close()
+
+
+@pytest.fixture
+def server(live_server: LiveServer) -> str:
+    """The base URL of a freshly started server (see `live_server`)."""
+    return live_server.base
+
+
+def db_engine(database_url: str):
+    """An engine on the server's own database, for tests that must age or inspect rows."""
+    import sqlalchemy as sa
+
+    if database_url.startswith("postgresql://"):
+        database_url = "postgresql+psycopg://" + database_url.split("://", 1)[1]
+    return sa.create_engine(database_url)
 
 
 def _reset_pg(url: str) -> None:
@@ -90,20 +137,36 @@ def _reset_pg(url: str) -> None:
     engine.dispose()
 
 
+# One Chromium for the whole run. Playwright's sync API cannot be started twice at once, and
+# other test packages re-export this fixture (each re-export is its own session fixture), so
+# the running browser is shared and closed when its last user is done.
+_chromium: dict = {"users": 0}
+
+
 @pytest.fixture(scope="session")
 def browser():
     from playwright.sync_api import sync_playwright
 
-    executable = shutil.which("chromium")
-    if executable is None:
-        pytest.fail("Debian's chromium is not installed (`make test` installs it).", pytrace=False)
-    with sync_playwright() as p:
-        b = p.chromium.launch(
+    if _chromium["users"] == 0:
+        executable = shutil.which("chromium")
+        if executable is None:
+            pytest.fail(
+                "Debian's chromium is not installed (`make test` installs it).", pytrace=False
+            )
+        playwright = sync_playwright().start()
+        _chromium["playwright"] = playwright
+        _chromium["browser"] = playwright.chromium.launch(
             executable_path=executable,
             args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
         )
-        yield b
-        b.close()
+    _chromium["users"] += 1
+    try:
+        yield _chromium["browser"]
+    finally:
+        _chromium["users"] -= 1
+        if _chromium["users"] == 0:
+            _chromium.pop("browser").close()
+            _chromium.pop("playwright").stop()
 
 
 @pytest.fixture

@@ -1,0 +1,86 @@
+"""Today's payments at this till: the list a cashier sees, its totals, and the search over it."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from sqlalchemy import func, or_, select
+from sqlalchemy.sql.elements import ColumnElement
+
+from app.extensions import db
+from app.models import Payment, Role, Till, User
+from app.payments.rules import InputError, normalise_phone
+from app.payments.states import Status
+from app.timeutil import nairobi_day_bounds, today_nairobi
+
+#: most rows shown at once; the search reaches every row of the day
+LIST_LIMIT = 200
+OPEN = (Status.INITIATING, Status.PENDING, Status.UNKNOWN, Status.UNCONFIRMED)
+
+
+@dataclass(frozen=True)
+class TodayTotals:
+    paid_count: int
+    paid_kes: int
+    open_count: int
+
+
+def _today_at(till: Till, user: User) -> list[ColumnElement[bool]]:
+    start, end = nairobi_day_bounds(today_nairobi())
+    where = [Payment.till_id == till.id, Payment.created_at >= start, Payment.created_at < end]
+    if user.role == Role.CASHIER:
+        # A cashier sees their own sales; owners and admins see the whole till.
+        where.append(Payment.cashier_id == user.id)
+    return where
+
+
+def search_clause(q: str) -> ColumnElement[bool] | None:
+    """Match a phone (whole number, or its last 3+ digits), a receipt number, or an amount.
+
+    Returns None for an empty query; a query that cannot match anything gives a false clause.
+    """
+    text = re.sub(r"(?i)^\s*(kes|ksh)\.?\s*", "", q.strip())
+    compact = re.sub(r"[\s\-,+]", "", text)
+    if not compact:
+        return None
+    clauses: list[ColumnElement[bool]] = []
+    if compact.isalnum() and len(compact) >= 3:
+        clauses.append(func.upper(Payment.receipt_number).contains(compact.upper()))
+    if compact.isdigit():
+        if len(compact) <= 9:
+            clauses.append(Payment.amount_kes == int(compact))
+        try:
+            clauses.append(Payment.phone == normalise_phone(compact))
+        except InputError:
+            pass
+        if len(compact) >= 3:
+            # Only the tail: the masked number shows the last 3 digits, never the middle.
+            clauses.append(Payment.phone.endswith(compact))
+    if not clauses:
+        return Payment.id.is_(None)  # never true: nothing matches gibberish
+    return or_(*clauses)
+
+
+def todays_payments(till: Till, user: User, q: str = "") -> list[Payment]:
+    query = select(Payment).where(*_today_at(till, user))
+    clause = search_clause(q)
+    if clause is not None:
+        query = query.where(clause)
+    query = query.order_by(Payment.id.desc()).limit(LIST_LIMIT)
+    return list(db.session.execute(query).scalars())
+
+
+def today_totals(till: Till, user: User) -> TodayTotals:
+    where = _today_at(till, user)
+    paid_count, paid_kes = db.session.execute(
+        select(func.count(Payment.id), func.coalesce(func.sum(Payment.amount_kes), 0)).where(
+            *where, Payment.status == Status.PAID
+        )
+    ).one()
+    open_count = db.session.execute(
+        select(func.count(Payment.id)).where(
+            *where, Payment.status.in_([str(s) for s in OPEN]), Payment.cancelled_at.is_(None)
+        )
+    ).scalar_one()
+    return TodayTotals(int(paid_count), int(paid_kes), int(open_count))
