@@ -1,8 +1,15 @@
 """Admin forms: till settings and users."""
 
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, PasswordField, SelectChoice, SelectField, StringField
-from wtforms.validators import DataRequired, Length, Optional, Regexp
+from wtforms import (
+    BooleanField,
+    DecimalField,
+    PasswordField,
+    SelectChoice,
+    SelectField,
+    StringField,
+)
+from wtforms.validators import DataRequired, Length, NumberRange, Optional, Regexp
 
 from app.models import Role
 
@@ -33,6 +40,13 @@ class TillForm(FlaskForm):
             SelectChoice("sandbox", "Safaricom sandbox"),
             SelectChoice("production", "Production"),
         ],
+    )
+    query_budget_per_s = DecimalField(
+        "Status queries per second",
+        description="The most STK queries the poller sends for this till, across all processes.",
+        places=1,
+        default=2,
+        validators=[DataRequired(), NumberRange(min=0.1, max=50)],
     )
     # Secrets: left blank means "keep the stored value"; stored values are never sent back.
     consumer_key = PasswordField("Consumer key", validators=[Optional(), Length(max=200)])

@@ -47,6 +47,7 @@ def till():
             till.shortcode = form.shortcode.data
             till.till_number = form.till_number.data or None
             till.environment = form.environment.data
+            till.query_budget_per_s = float(form.query_budget_per_s.data)
             for field in ("consumer_key", "consumer_secret", "passkey"):
                 value = (getattr(form, field).data or "").strip()
                 if value:

@@ -22,6 +22,7 @@ def _form(**overrides):
         "consumer_key": KEY,
         "consumer_secret": SECRET,
         "passkey": PASSKEY,
+        "query_budget_per_s": "2",
     }
     data.update(overrides)
     return data
@@ -112,3 +113,12 @@ def test_owner_cannot_reach_admin(app):
     c = app.test_client()
     login(c, "owner")
     assert c.get("/admin/till").status_code == 403
+
+
+def test_query_budget_is_configurable_and_bounded(admin_client):
+    assert admin_client.post("/admin/till", data=_form(query_budget_per_s="5.5")).status_code == 302
+    till = db.session.execute(sa.select(Till)).scalar_one()
+    db.session.refresh(till)
+    assert till.query_budget_per_s == 5.5
+    r = admin_client.post("/admin/till", data=_form(query_budget_per_s="500"))
+    assert r.status_code == 200 and b"Number must be between" in r.data
