@@ -76,3 +76,15 @@ def test_nairobi_bounds():
     start, end = nairobi_day_bounds(date(2026, 3, 2))
     assert start == datetime(2026, 3, 1, 21, 0, tzinfo=UTC)
     assert end == datetime(2026, 3, 2, 21, 0, tzinfo=UTC)
+
+
+def test_paid_rows_link_to_their_printable_receipt(owner_client, make_payment):
+    from app.timeutil import today_nairobi
+
+    p = make_payment(status="paid", amount=10, receipt_number="LINK000001")
+    soup = BeautifulSoup(
+        owner_client.get(f"/owner/report?date={today_nairobi().isoformat()}").data, "html.parser"
+    )
+    link = soup.select_one(f"#receipt-{p.id} a[href$='/receipt']")
+    assert link.text == "LINK000001"
+    assert owner_client.get(link["href"]).status_code == 200
