@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 
 from app.extensions import db
 from app.models import Payment
-from app.payments.rules import InputError
+from app.payments.rules import N_, InputError
 from app.payments.states import Status
 
 LIVE_PROMPT_SECONDS = 60
@@ -24,11 +24,22 @@ SAME_AMOUNT_SECONDS = 120
 
 
 class TryLater(InputError):
-    """M-Pesa would refuse this now; `seconds` says how long to wait."""
+    """M-Pesa would refuse this now; `seconds` says how long to wait, `reason` why."""
 
-    def __init__(self, message: str, seconds: int) -> None:
-        super().__init__(message)
+    def __init__(self, reason: str, seconds: int) -> None:
+        super().__init__(MESSAGES[reason], s=seconds)
+        self.reason = reason
         self.seconds = seconds
+
+
+#: What the cashier is told for each reason; %(s)s is the number of seconds to wait.
+MESSAGES = {
+    "live_prompt": N_("This customer already has an M-PESA prompt open. Try again in %(s)s s."),
+    "same_amount": N_(
+        "M-PESA refuses the same amount to the same phone within 2 minutes. Try again in %(s)s s."
+    ),
+    "prompt_limit": N_("Too many prompts to this phone in the last minute. Try again in %(s)s s."),
+}
 
 
 @dataclass(frozen=True)
@@ -84,16 +95,8 @@ def _remaining(since: datetime, window: int, now: datetime) -> int:
     return max(0, int((since + timedelta(seconds=window) - now).total_seconds() + 0.999))
 
 
-MESSAGES = {
-    "live_prompt": "This customer already has an M-PESA prompt open. Try again in {s} s.",
-    "same_amount": "M-PESA refuses the same amount to the same phone within 2 minutes. "
-    "Try again in {s} s.",
-    "prompt_limit": "Too many prompts to this phone in the last minute. Try again in {s} s.",
-}
-
-
 def check_before_push(phone: str, amount: int, now: datetime) -> None:
     """Raise TryLater if M-Pesa would refuse this push now."""
     wait = wait_before_push(phone, amount, now)
     if wait is not None:
-        raise TryLater(MESSAGES[wait.reason].format(s=wait.seconds), wait.seconds)
+        raise TryLater(wait.reason, wait.seconds)

@@ -100,9 +100,8 @@ def cashier_message(p: Payment) -> str:
 
 # --- Refusals raised by app.payments.rules / guards / service, made translatable -------------
 #
-# Those modules raise InputError with English text (they know nothing of the UI language).
-# Each pattern below recognises one of their messages; tests/i18n checks that every message
-# they can raise is recognised, so a changed wording fails a test instead of going untranslated.
+# Those modules know nothing of the UI language: they raise InputError with a msgid marked
+# N_() and its parameters. Here the msgid is translated and the parameters filled in.
 
 
 @dataclass(frozen=True)
@@ -119,81 +118,6 @@ def countdown(seconds: int) -> Markup:
     return Markup('<b class="countdown" data-seconds="{0}">{0}</b>').format(int(seconds))
 
 
-_PHONE_FORMS = r"(?P<forms>.+)"
-_INPUT_PATTERNS: list[tuple[re.Pattern[str], str, str | None]] = [
-    (
-        re.compile(r"Enter the customer's phone number \(" + _PHONE_FORMS + r"\)\."),
-        N_("Enter the customer's phone number (%(forms)s)."),
-        "phone",
-    ),
-    (
-        re.compile(r"“(?P<raw>.*)” is not a Safaricom mobile number\. Use " + _PHONE_FORMS + r"\."),
-        N_("“%(raw)s” is not a Safaricom mobile number. Use %(forms)s."),
-        "phone",
-    ),
-    (
-        re.compile(r"Enter the amount in whole shillings\."),
-        N_("Enter the amount in whole shillings."),
-        "amount",
-    ),
-    (
-        re.compile(r"The amount must be at least KES 1\."),
-        N_("The amount must be at least KES 1."),
-        "amount",
-    ),
-    (
-        re.compile(r"M-Pesa takes whole shillings only: remove the cents\."),
-        N_("M-Pesa takes whole shillings only: remove the cents."),
-        "amount",
-    ),
-    (
-        re.compile(r"Enter the amount in whole shillings, digits only \(for example 150\)\."),
-        N_("Enter the amount in whole shillings, digits only (for example 150)."),
-        "amount",
-    ),
-    (
-        re.compile(r"M-Pesa takes at most KES (?P<max>[\d,]+) in one payment: split the bill\."),
-        N_("M-Pesa takes at most KES %(max)s in one payment: split the bill."),
-        "amount",
-    ),
-    (
-        re.compile(r"Reference can be at most (?P<limit>\d+) characters\."),
-        N_("Reference can be at most %(limit)s characters."),
-        "reference",
-    ),
-    (
-        re.compile(r"Reference may use letters, digits, spaces, dots and dashes only\."),
-        N_("Reference may use letters, digits, spaces, dots and dashes only."),
-        "reference",
-    ),
-    # app.payments.service.CannotResend
-    (
-        re.compile(r"Only a failed or refused payment can be sent again\."),
-        N_("Only a failed or refused payment can be sent again."),
-        None,
-    ),
-    (re.compile(r"This sale is already paid\."), N_("This sale is already paid."), None),
-    (
-        re.compile(r"Another attempt for this sale is still open; wait for its result\."),
-        N_("Another attempt for this sale is still open; wait for its result."),
-        None,
-    ),
-]
-
-# app.payments.guards.MESSAGES, by reason; {s} is the number of seconds to wait.
-TRY_LATER = {
-    "live_prompt": N_("This customer already has an M-PESA prompt open. Try again in %(s)s s."),
-    "same_amount": N_(
-        "M-PESA refuses the same amount to the same phone within 2 minutes. Try again in %(s)s s."
-    ),
-    "prompt_limit": N_("Too many prompts to this phone in the last minute. Try again in %(s)s s."),
-}
-_TRY_LATER_PATTERNS = [
-    (re.compile(re.escape(english).replace(re.escape("{s}"), r"(?P<s>\d+)")), reason)
-    for reason, english in guards.MESSAGES.items()
-]
-
-
 def _format(msgid: str, **params: object) -> Markup:
     """Translate `msgid`, escape it, and fill %(name)s placeholders (Markup values kept)."""
     return escape(gettext(msgid)) % params
@@ -201,33 +125,26 @@ def _format(msgid: str, **params: object) -> Markup:
 
 def explain_input_error(exc: Exception) -> Explained:
     """The translated, HTML-safe message for an InputError from the payment modules."""
-    message = str(exc)
-    seconds = getattr(exc, "seconds", None)
-    for pattern, reason in _TRY_LATER_PATTERNS:
-        match = pattern.fullmatch(message)
-        if match:
-            s = int(match["s"])
-            return Explained(wait_message(s, reason), None, s)
-    for pattern, msgid, field in _INPUT_PATTERNS:
-        match = pattern.fullmatch(message)
-        if match:
-            params = match.groupdict()
-            if "forms" in params:
-                # "07XXXXXXXX, …, 2547XXXXXXXX or +2547XXXXXXXX": only the "or" is a word.
-                params["forms"] = params["forms"].replace(" or ", " " + gettext("or") + " ")
-            return Explained(_format(msgid, **params), field)
+    msgid = getattr(exc, "msgid", None)
+    if msgid is None:
+        return Explained(escape(str(exc)))
+    params = dict(getattr(exc, "params", {}))
+    seconds = params.get("s")
     if seconds is not None:
-        return Explained(
-            _format(
-                N_("M-PESA would refuse this now. Try again in %(s)s s."), s=countdown(seconds)
-            ),
-            None,
-            int(seconds),
-        )
-    return Explained(escape(message))
+        params["s"] = countdown(seconds)
+    if "forms" in params:
+        # "07XXXXXXXX, …, 2547XXXXXXXX or +2547XXXXXXXX": only the "or" is a word.
+        params["forms"] = params["forms"].replace(" or ", " " + gettext("or") + " ")
+    return Explained(
+        _format(msgid, **params),
+        getattr(exc, "field", None),
+        int(seconds) if seconds is not None else None,
+    )
 
 
 def wait_message(seconds: int, reason: str | None = None) -> Markup:
     """The "try again in N s" sentence for a guards.Wait reason, with a live countdown."""
-    msgid = TRY_LATER.get(reason or "", N_("M-PESA would refuse this now. Try again in %(s)s s."))
+    msgid = guards.MESSAGES.get(
+        reason or "", N_("M-PESA would refuse this now. Try again in %(s)s s.")
+    )
     return _format(msgid, s=countdown(seconds))

@@ -154,16 +154,18 @@ def resend_payment(
     if existing is not None:
         return existing, False
     if original.status not in RESENDABLE:
-        raise CannotResend("Only a failed or refused payment can be sent again.")
+        raise CannotResend(rules.N_("Only a failed or refused payment can be sent again."))
     attempts = (
         db.session.execute(select(Payment.status).where(Payment.sale_ref == original.sale_ref))
         .scalars()
         .all()
     )
     if Status.PAID in attempts:
-        raise CannotResend("This sale is already paid.")
+        raise CannotResend(rules.N_("This sale is already paid."))
     if any(s not in RESENDABLE for s in attempts):
-        raise CannotResend("Another attempt for this sale is still open; wait for its result.")
+        raise CannotResend(
+            rules.N_("Another attempt for this sale is still open; wait for its result.")
+        )
     return initiate_payment(
         original.till,
         cashier,

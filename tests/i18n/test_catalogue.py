@@ -24,6 +24,9 @@ CASHIER_FACING = [
     *sorted((ROOT / "app" / "cashier").glob("*.py")),
     *sorted((ROOT / "app" / "auth").glob("*.py")),
     ROOT / "app" / "payments" / "messages.py",
+    ROOT / "app" / "payments" / "rules.py",
+    ROOT / "app" / "payments" / "guards.py",
+    ROOT / "app" / "payments" / "service.py",
     ROOT / "app" / "daraja" / "codes.py",
     ROOT / "app" / "filters.py",
 ]

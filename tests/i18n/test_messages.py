@@ -1,4 +1,4 @@
-"""Every refusal the payment modules can raise is recognised, so it can be shown translated."""
+"""Every refusal the payment modules can raise carries a msgid the Swahili catalogue knows."""
 
 from __future__ import annotations
 
@@ -14,8 +14,8 @@ from app.payments.service import CannotResend
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _rule_messages() -> list[tuple[str, str]]:
-    """(message, field) for every InputError app.payments.rules raises, by provoking each."""
+def _rule_errors() -> list[tuple[rules.InputError, str]]:
+    """(error, field) for every InputError app.payments.rules raises, by provoking each."""
     cases = [
         (lambda: rules.normalise_phone(""), "phone"),
         (lambda: rules.normalise_phone("0202345678"), "phone"),
@@ -28,60 +28,77 @@ def _rule_messages() -> list[tuple[str, str]]:
         (lambda: rules.parse_amount("250001", 250_000), "amount"),
         (lambda: rules.clean_reference("x" * 13, "Sale"), "reference"),
         (lambda: rules.clean_reference("a@b", "Sale"), "reference"),
+        (lambda: rules.clean_description("x" * 14), "description"),
+        (lambda: rules.clean_description("a@b"), "description"),
     ]
     out = []
     for provoke, field in cases:
         with pytest.raises(rules.InputError) as caught:
             provoke()
-        out.append((str(caught.value), field))
+        out.append((caught.value, field))
     return out
 
 
-def _cannot_resend_messages() -> list[str]:
-    """The literal messages of every `CannotResend("…")` raised in app/payments/service.py."""
+def _catalogue_ids() -> set[str]:
+    from babel.messages.pofile import read_po
+
+    with (ROOT / "translations" / "sw" / "LC_MESSAGES" / "messages.po").open("rb") as f:
+        return {m.id for m in read_po(f) if m.id and m.string}
+
+
+def _cannot_resend_msgids() -> list[str]:
+    """The msgid of every `CannotResend(N_("…"))` raised in app/payments/service.py."""
     tree = ast.parse((ROOT / "app" / "payments" / "service.py").read_text())
-    return [
-        node.args[0].value
-        for node in ast.walk(tree)
-        if isinstance(node, ast.Call)
-        and getattr(node.func, "id", None) == CannotResend.__name__
-        and node.args
-        and isinstance(node.args[0], ast.Constant)
-    ]
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "CannotResend":
+            inner = node.args[0]
+            if isinstance(inner, ast.Call):  # N_("…")
+                inner = inner.args[0]
+            found.append(inner.value)
+    return found
 
 
-def test_every_rule_refusal_is_recognised_with_its_field(app):
-    messages = _rule_messages()
-    assert len(messages) == 11
+def test_every_rule_refusal_has_a_translated_msgid_and_its_field(app):
+    errors = _rule_errors()
+    assert len(errors) == 13
+    known = _catalogue_ids()
     with app.test_request_context():
-        for message, field in messages:
-            explained = explain_input_error(rules.InputError(message))
-            assert explained.field == field, message
-            assert explained.text.unescape() == message  # the English reads as the rule wrote it
+        for error, field in errors:
+            assert error.field == field, error
+            assert error.msgid in known, f"no Swahili for {error.msgid!r}"
+            explained = explain_input_error(error)
+            assert explained.field == field
+            assert explained.text.unescape() == str(error)  # the English reads as written
 
 
-def test_every_cannot_resend_refusal_is_recognised(app):
-    messages = _cannot_resend_messages()
-    assert len(messages) >= 3
+def test_every_cannot_resend_refusal_has_a_translated_msgid(app):
+    msgids = _cannot_resend_msgids()
+    assert len(msgids) >= 3
+    known = _catalogue_ids()
     with app.test_request_context():
-        for message in messages:
-            explained = explain_input_error(CannotResend(message))
-            assert explained.text.unescape() == message
+        for msgid in msgids:
+            assert msgid in known, msgid
+            explained = explain_input_error(CannotResend(msgid))
+            assert explained.text.unescape() == msgid
             assert explained.field is None
 
 
-def test_every_guard_wait_is_recognised_with_a_countdown(app):
+def test_every_guard_wait_has_a_countdown(app):
+    known = _catalogue_ids()
     with app.test_request_context():
-        for reason, english in guards.MESSAGES.items():
-            explained = explain_input_error(guards.TryLater(english.format(s=17), 17))
+        for reason, msgid in guards.MESSAGES.items():
+            assert msgid in known, reason
+            error = guards.TryLater(reason, 17)
+            explained = explain_input_error(error)
             assert explained.seconds == 17, reason
-            assert explained.text.striptags() == english.format(s=17)
+            assert explained.text.striptags() == str(error)
             assert '<b class="countdown" data-seconds="17">17</b>' in explained.text
 
 
-def test_an_unknown_wait_still_counts_down(app):
+def test_any_refusal_with_seconds_counts_down(app):
     with app.test_request_context():
-        explained = explain_input_error(guards.TryLater("Something new. Wait.", 9))
+        explained = explain_input_error(rules.InputError("Something new. Wait %(s)s s.", s=9))
     assert explained.seconds == 9
     assert 'data-seconds="9"' in explained.text
 
