@@ -215,6 +215,11 @@ def live_app(app):
     try:
         yield app
     finally:
+        from app.simulator.state import get_state
+
+        # Wake held answers and cancel pending callbacks first, so nothing from this test
+        # reaches the next one's database.
+        get_state(app).reset()
         server.shutdown()
         thread.join(timeout=5)
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext
 from flask_login import current_user, login_required, login_user, logout_user
@@ -25,13 +27,17 @@ def home_for(user: User) -> str:
 
 
 def _same_site(target: str | None) -> bool:
-    """Only same-site relative paths: never redirect a user off-site."""
-    return (
-        bool(target)
-        and target.startswith("/")
-        and not target.startswith("//")
-        and ("\\" not in target)
-    )
+    """Only same-site relative paths: never redirect a user off-site.
+
+    Browsers drop tabs and newlines from URLs, so "/\t/evil.example" would become
+    "//evil.example": refuse control characters and whitespace, then require no scheme and
+    no host once parsed."""
+    if not target or not target.startswith("/") or "\\" in target:
+        return False
+    if any(ch.isspace() or ord(ch) < 32 or ord(ch) == 127 for ch in target):
+        return False
+    parts = urlsplit(target)
+    return not parts.scheme and not parts.netloc and not target.startswith("//")
 
 
 @bp.get("/")

@@ -43,16 +43,17 @@ def process(raw: RawCallback) -> str:
         return _finish(raw_id, "invalid", str(exc))
     try:
         _record_summary(raw_id, cb)
-        payment_id = db.session.execute(
-            select(Payment.id).where(
-                Payment.checkout_request_id == cb.checkout_request_id,
-                Payment.till_id == raw.till_id,
-            )
-        ).scalar_one_or_none()
+        payment_id = _payment_for(raw.till_id, cb.checkout_request_id)
         if payment_id is None:
             payment_id = _match_unknown(raw, cb)
         if payment_id is None:
-            return _finish(raw_id, "orphan", "no payment with this CheckoutRequestID (yet)")
+            _finish(raw_id, "orphan", "no payment with this CheckoutRequestID (yet)")
+            # The push's answer may have been saved since we looked, and its sweep of orphans
+            # (reprocess_orphans) ran before we wrote "orphan": look once more, now that one of
+            # the two sides is bound to see the other's write.
+            payment_id = _payment_for(raw.till_id, cb.checkout_request_id)
+            if payment_id is None:
+                return "orphan"
         if cb.result_code == "0" and cb.amount is None:
             # A success that names no amount cannot be matched to what we asked for: do not
             # show money that may not exist; ask Daraja instead (the poller queries it now).
@@ -69,6 +70,14 @@ def process(raw: RawCallback) -> str:
         Applied.CONFLICT: "conflict",
     }[applied]
     return _finish(raw_id, outcome, None)
+
+
+def _payment_for(till_id: int | None, checkout_request_id: str) -> int | None:
+    return db.session.execute(
+        select(Payment.id).where(
+            Payment.checkout_request_id == checkout_request_id, Payment.till_id == till_id
+        )
+    ).scalar_one_or_none()
 
 
 def _record_summary(raw_id: int, cb: StkCallback) -> None:
@@ -107,6 +116,9 @@ def _match_unknown(raw: RawCallback, cb: StkCallback) -> int | None:
     if len(candidates) != 1:
         return None
     adopt_checkout_id(candidates[0], cb.checkout_request_id, cb.merchant_request_id, raw.id)
+    # If the push's own answer got there first it named the checkout; it must be this one.
+    if _payment_for(raw.till_id, cb.checkout_request_id) != candidates[0]:
+        return None
     return candidates[0]
 
 
@@ -118,7 +130,11 @@ def _query_soon(payment_id: int) -> None:
 
 
 def _finish(raw_id: int, outcome: str, message: str | None) -> str:
-    raw = db.session.get(RawCallback, raw_id)
+    raw = db.session.get(RawCallback, raw_id, populate_existing=True)
+    if raw.outcome == "applied" and outcome == "duplicate":
+        # Processed again (a sweep, or an admin's reprocess): this time nothing changed, but
+        # the row did apply once, and that is what the inbox keeps.
+        return outcome
     raw.outcome = outcome
     raw.message = message
     raw.processed_at = utcnow()

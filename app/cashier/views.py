@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 
 from flask import (
@@ -28,6 +29,8 @@ from app.payments import service
 from app.payments.messages import explain_input_error
 from app.payments.rules import InputError
 from app.payments.states import FINAL, Status
+
+_KEY = re.compile(r"[0-9a-f]{32}")
 
 bp = Blueprint("cashier", __name__, url_prefix="/cashier")
 
@@ -115,7 +118,10 @@ def create_payment():
         else:
             message = gettext("Check the phone, amount and reference, then send again.")
         return _form_error(form, till, explain_input_error(InputError(message)))
-    key = form.idempotency_key.data or uuid.uuid4().hex
+    key = form.idempotency_key.data or ""
+    if not _KEY.fullmatch(key):
+        # Only our own form's random key is accepted; anything else starts a fresh attempt.
+        key = uuid.uuid4().hex
     try:
         payment, created = service.initiate_payment(
             till,

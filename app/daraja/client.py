@@ -442,13 +442,22 @@ class DarajaClient:
         )
         return resp
 
+    def _token_before_post(self) -> str:
+        """A token for the POST about to be sent. If fetching it fails, the POST was never
+        sent, whatever the OAuth failure looked like: say so, so a push is not "unknown"."""
+        try:
+            return self.get_token()
+        except DarajaError as exc:
+            exc.may_have_been_processed = False
+            raise
+
     def _post_with_token(self, path: str, body: Mapping[str, Any]) -> requests.Response:
         """POST with the bearer token; on an invalid-token answer refresh once and retry once.
 
         The retry is safe even for a push: an invalid-token answer means the gateway refused
         the call before it reached M-Pesa.
         """
-        token = self.get_token()
+        token = self._token_before_post()
         resp = self._send("POST", path, body=body, token=token)
         if not _is_invalid_token(resp):
             return resp
@@ -456,7 +465,7 @@ class DarajaClient:
         # Only clears the store if it still holds the refused token (another worker may
         # already have stored a fresh one, which we then reuse).
         self._token_store.invalidate(token)
-        resp = self._send("POST", path, body=body, token=self.get_token())
+        resp = self._send("POST", path, body=body, token=self._token_before_post())
         if _is_invalid_token(resp):
             err = _error_from_response(resp, f"POST {path}")
             if isinstance(err, DarajaInvalidToken):

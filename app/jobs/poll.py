@@ -19,7 +19,7 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta
 
 from flask import current_app
-from sqlalchemy import insert, or_, select, update
+from sqlalchemy import delete, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from app.crypto import SecretUnavailable
@@ -80,7 +80,7 @@ def _poll(statuses: Iterable[Status], now: datetime | None) -> dict[str, int]:
     counts = {"queried": 0, "settled": 0}
     for payment_id, slot in _claim_due(list(statuses), now):
         if not _take_budget(payment_id, now):
-            _release(payment_id, now + timedelta(seconds=1))
+            _release(payment_id, slot, now + timedelta(seconds=1))
             continue
         counts["queried"] += 1
         if _query_one(payment_id, slot, now):
@@ -188,7 +188,15 @@ def _take_budget(payment_id: int, now: datetime) -> bool:
     return False
 
 
-def _release(payment_id: int, at: datetime) -> None:
+def _release(payment_id: int, slot: datetime, at: datetime) -> None:
+    """Give a claimed payment back unqueried (its till's budget is spent for now)."""
+    db.session.execute(
+        delete(PaymentQuery).where(
+            PaymentQuery.payment_id == payment_id,
+            PaymentQuery.slot_at == slot,
+            PaymentQuery.worker == WORKER,
+        )
+    )
     db.session.execute(
         update(Payment)
         .where(Payment.id == payment_id, Payment.lease_owner == WORKER)

@@ -55,7 +55,8 @@ def wait_before_push(phone: str, amount: int, now: datetime) -> Wait | None:
     live = db.session.execute(
         select(func.max(Payment.pushed_at)).where(
             Payment.phone == phone,
-            Payment.status.in_([Status.INITIATING, Status.PENDING]),
+            # A timed-out push (unknown) may well have put a prompt on the phone.
+            Payment.status.in_([Status.INITIATING, Status.PENDING, Status.UNKNOWN]),
             Payment.pushed_at > live_since,
         )
     ).scalar()

@@ -25,6 +25,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
 
 from app.crypto import SecretUnavailable
+from app.daraja.codes import describe
 from app.daraja.errors import DarajaError
 from app.daraja.schemas import StkPushRequest
 from app.extensions import db
@@ -91,6 +92,7 @@ def initiate_payment(
     msisdn = rules.normalise_phone(phone)
     amount_kes = rules.parse_amount(amount, current_app.config["MAX_AMOUNT"])
     account_reference = rules.clean_reference(reference, default="Sale")
+    idempotency_key = _scoped_key(cashier, idempotency_key)
     existing = _by_idempotency_key(idempotency_key)
     if existing is not None:
         return existing, False
@@ -107,6 +109,8 @@ def initiate_payment(
         account_reference=account_reference,
         transaction_desc=rules.clean_description(None),
         status=Status.INITIATING,
+        # Stamped before sending, so the guards see a push in flight or timed out too.
+        pushed_at=now or utcnow(),
     )
     try:
         db.session.add(payment)
@@ -150,11 +154,16 @@ def resend_payment(
     Never for `unknown` or `unconfirmed` attempts: their money may have moved, and a second
     prompt could charge the customer twice.
     """
-    existing = _by_idempotency_key(idempotency_key)
+    existing = _by_idempotency_key(_scoped_key(cashier, idempotency_key))
     if existing is not None:
         return existing, False
     if original.status not in RESENDABLE:
         raise CannotResend(rules.N_("Only a failed or refused payment can be sent again."))
+    if original.status == Status.FAILED and not describe(original.result_code or "").can_resend:
+        # e.g. a locked PIN (8006) or a till set-up error (2028): a new prompt cannot succeed.
+        raise CannotResend(
+            rules.N_("M-PESA cannot take this payment: a new prompt would fail too.")
+        )
     attempts = (
         db.session.execute(select(Payment.status).where(Payment.sale_ref == original.sale_ref))
         .scalars()
@@ -198,6 +207,13 @@ def cancel_locally(payment: Payment, user: User | None, *, now: datetime | None 
     )
     db.session.commit()
     return True
+
+
+def _scoped_key(cashier: User | None, key: str) -> str:
+    """Keys are per user: one cashier can never claim (or block) another cashier's sale."""
+    if not key or len(key) > 48:
+        raise ValueError("idempotency key must be 1 to 48 characters")
+    return f"{cashier.id if cashier else 0}:{key}"
 
 
 def _by_idempotency_key(key: str) -> Payment | None:
@@ -281,22 +297,30 @@ def adopt_checkout_id(
     payment_id: int, checkout_request_id: str, merchant_request_id: str | None, raw_id: int
 ) -> None:
     """Give an `unknown` payment the CheckoutRequestID a matching callback revealed."""
-    payment = db.session.get(Payment, payment_id, populate_existing=True)
-    payment.checkout_request_id = checkout_request_id
-    payment.merchant_request_id = merchant_request_id
-    db.session.add(
-        PaymentEvent(
-            payment_id=payment_id,
-            source="callback",
-            kind="matched",
-            from_status=payment.status,
-            to_status=payment.status,
-            note="lost push matched to a callback by phone, amount and time",
-            raw_callback_id=raw_id,
-            idem_key=f"matched:{checkout_request_id}",
+    for _attempt in range(5):
+        payment = db.session.get(Payment, payment_id, populate_existing=True)
+        if payment.checkout_request_id is not None:
+            return  # the push's own answer got there first
+        payment.checkout_request_id = checkout_request_id
+        payment.merchant_request_id = merchant_request_id
+        db.session.add(
+            PaymentEvent(
+                payment_id=payment_id,
+                source="callback",
+                kind="matched",
+                from_status=payment.status,
+                to_status=payment.status,
+                note="lost push matched to a callback by phone, amount and time",
+                raw_callback_id=raw_id,
+                idem_key=f"matched:{checkout_request_id}",
+            )
         )
-    )
-    db.session.commit()
+        try:
+            db.session.commit()
+            return
+        except StaleDataError:
+            db.session.rollback()  # the push answer or the poller wrote first: look again
+    raise RuntimeError(f"payment {payment_id}: could not record its CheckoutRequestID")
 
 
 def apply_event(payment_id: int, outcome: Outcome, *, now: datetime | None = None) -> Applied:
@@ -507,5 +531,7 @@ def give_up_stale(now: datetime | None = None) -> int:
 
 
 def _initiating_grace() -> float:
+    # The longest a live push can take: token fetch, push, invalid-token answer, second
+    # fetch and retry, each bounded by connect + read timeouts, plus a margin.
     cfg = current_app.config
-    return cfg["DARAJA_CONNECT_TIMEOUT"] + 2 * cfg["DARAJA_READ_TIMEOUT"] + 30
+    return 4 * (cfg["DARAJA_CONNECT_TIMEOUT"] + cfg["DARAJA_READ_TIMEOUT"]) + 30

@@ -66,7 +66,9 @@ TABLE: dict[tuple[Status, Event], Transition] = {
     (S.PENDING, E.SUCCESS): _move(S.PAID),
     (S.PENDING, E.FAILURE): _move(S.FAILED),
     (S.PENDING, E.GIVE_UP): _move(S.UNCONFIRMED),
-    (S.UNKNOWN, E.PUSH_ACCEPTED): IGNORE,
+    # The give-up job declared a slow push unknown, then Daraja's answer arrived after all:
+    # keep its CheckoutRequestID and follow the prompt like any other.
+    (S.UNKNOWN, E.PUSH_ACCEPTED): _move(S.PENDING),
     (S.UNKNOWN, E.PUSH_REJECTED): IGNORE,
     (S.UNKNOWN, E.PUSH_UNKNOWN): IGNORE,
     (S.UNKNOWN, E.SUCCESS): _move(S.PAID),

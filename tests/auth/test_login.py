@@ -1,5 +1,6 @@
 """Login, logout, hashed passwords and CSRF on forms."""
 
+import pytest
 import sqlalchemy as sa
 
 from app.extensions import db
@@ -76,3 +77,24 @@ def test_cli_creates_an_admin(app):
     assert result.exit_code == 0, result.output
     user = db.session.execute(sa.select(User).where(User.username == "boss")).scalar_one()
     assert user.role == "admin" and user.check_password("long-password")
+
+
+@pytest.mark.parametrize(
+    "target",
+    [
+        "//evil.example/x",
+        "/\t/evil.example",
+        "/\n/evil.example",
+        "https://evil.example",
+        "/\\evil.example",
+        " /cashier/",
+        "/ /evil.example",
+    ],
+)
+def test_next_cannot_leave_the_site(client, target):
+    r = client.post(
+        "/login", query_string={"next": target}, data={"username": "owner", "password": PASSWORD}
+    )
+    location = r.headers["Location"]
+    assert location.endswith("/owner/report"), location
+    assert "evil" not in location

@@ -209,3 +209,30 @@ def test_two_candidate_unknown_pushes_are_not_guessed(client, till, make_payment
     assert raw.outcome == "orphan"
     statuses = db.session.execute(sa.select(Payment.status)).scalars().all()
     assert statuses == ["unknown", "unknown"]
+
+
+def test_callback_racing_the_saving_of_the_push_answer_is_not_left_orphan(
+    client, till, make_payment, monkeypatch
+):
+    """The push answer is committed after the callback looked for its checkout but before
+    it was marked orphan (so the push's own orphan sweep missed it): it must still apply."""
+    from app.callbacks import inbox
+
+    p = make_payment(amount=150, checkout="ws_CO_RACE_PENDING")
+    db.session.execute(
+        sa.update(Payment).where(Payment.id == p.id).values(checkout_request_id=None)
+    )
+    db.session.commit()
+
+    def push_answer_saved_meanwhile(raw, cb):
+        db.session.execute(
+            sa.update(Payment).where(Payment.id == p.id).values(checkout_request_id="ws_CO_RACE1")
+        )
+        db.session.commit()
+        return None
+
+    monkeypatch.setattr(inbox, "_match_unknown", push_answer_saved_meanwhile)
+    post_json(client, _url(till), success_callback("ws_CO_RACE1", amount=150))
+    raw = db.session.execute(sa.select(RawCallback)).scalar_one()
+    assert raw.outcome == "applied"
+    assert _reload(p).status == "paid"

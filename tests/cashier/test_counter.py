@@ -46,7 +46,11 @@ def test_bad_phone_htmx_gets_the_form_back_with_entries(cashier_client):
 def test_send_without_javascript_redirects_and_lists_the_row(live_app, cashier_client):
     r = cashier_client.post(
         "/cashier/payments",
-        data={"phone": "0708374149", "amount": "25", "idempotency_key": "k-nojs"},
+        data={
+            "phone": "0708374149",
+            "amount": "25",
+            "idempotency_key": "b945707f6ff07369cd4e27bffb61de7a",
+        },
     )
     assert r.status_code == 302
     page = cashier_client.get("/cashier/").get_data(as_text=True)
@@ -56,7 +60,11 @@ def test_send_without_javascript_redirects_and_lists_the_row(live_app, cashier_c
 
 
 def test_double_submit_sends_one_push(live_app, cashier_client):
-    data = {"phone": "0708374149", "amount": "30", "idempotency_key": "same-key"}
+    data = {
+        "phone": "0708374149",
+        "amount": "30",
+        "idempotency_key": "79fd43ca6327ea52c870f9648bba34bb",
+    }
     first = cashier_client.post("/cashier/payments", data=data, headers=HX)
     second = cashier_client.post("/cashier/payments", data=data, headers=HX)
     assert first.status_code == second.status_code == 200
@@ -70,7 +78,11 @@ def test_double_submit_sends_one_push(live_app, cashier_client):
 def test_htmx_send_then_row_polls_until_paid_with_286(live_app, cashier_client):
     r = cashier_client.post(
         "/cashier/payments",
-        data={"phone": "0708374149", "amount": "40", "idempotency_key": "k-poll"},
+        data={
+            "phone": "0708374149",
+            "amount": "40",
+            "idempotency_key": "7fee14589c62962b2d4b1a18d4e906eb",
+        },
         headers=HX,
     )
     html = r.get_data(as_text=True)
@@ -103,7 +115,11 @@ def test_htmx_send_then_row_polls_until_paid_with_286(live_app, cashier_client):
 def test_cancelled_by_amount_rule_shows_what_to_say(live_app, cashier_client):
     r = cashier_client.post(
         "/cashier/payments",
-        data={"phone": "0708374149", "amount": "1032", "idempotency_key": "k-cancel"},
+        data={
+            "phone": "0708374149",
+            "amount": "1032",
+            "idempotency_key": "6677acfcb55a7a12958e6198519c0979",
+        },
         headers=HX,
     )
     payment_id = int(re.search(r'id="payment-(\d+)"', r.get_data(as_text=True)).group(1))
@@ -144,7 +160,11 @@ def test_daraja_refusal_is_shown_and_nothing_retried(live_app, cashier_client, t
     db.session.commit()
     r = cashier_client.post(
         "/cashier/payments",
-        data={"phone": "0708374149", "amount": "60", "idempotency_key": "k-wrong"},
+        data={
+            "phone": "0708374149",
+            "amount": "60",
+            "idempotency_key": "34f0e438c88f3626e54b476a84b007db",
+        },
         headers=HX,
     )
     html = r.get_data(as_text=True)
@@ -153,3 +173,43 @@ def test_daraja_refusal_is_shown_and_nothing_retried(live_app, cashier_client, t
     payment = db.session.execute(sa.select(Payment)).scalar_one()
     assert payment.push_error_code == "DarajaWrongCredentials"
     assert "500.001.1001" in payment.push_error_message
+
+
+def test_idempotency_keys_are_per_cashier(live_app, cashier_client, till):
+    """Another cashier cannot claim (or block) a sale by reusing its key."""
+    from app.models import User
+    from app.payments import service
+
+    mallory = User(username="mallory", role="cashier", password_hash="x")
+    db.session.add(mallory)
+    db.session.commit()
+    key = "0" * 32
+    _, created = service.initiate_payment(
+        till, mallory, phone="0711000001", amount="31", reference=None, idempotency_key=key
+    )
+    assert created
+    r = cashier_client.post(
+        "/cashier/payments",
+        data={"phone": "0708374149", "amount": "31", "idempotency_key": key},
+        headers=HX,
+    )
+    assert r.status_code == 200 and "hx-swap-oob" in r.get_data(as_text=True)
+    owners = (
+        db.session.execute(
+            sa.select(User.username)
+            .join(Payment, Payment.cashier_id == User.id)
+            .order_by(Payment.id)
+        )
+        .scalars()
+        .all()
+    )
+    assert owners == ["mallory", "cashier"]
+
+
+def test_a_tampered_key_never_breaks_the_form(cashier_client, live_app):
+    r = cashier_client.post(
+        "/cashier/payments",
+        data={"phone": "0708374149", "amount": "32", "idempotency_key": "x" * 500},
+        headers=HX,
+    )
+    assert r.status_code == 200 and "hx-swap-oob" in r.get_data(as_text=True)

@@ -214,7 +214,11 @@ def test_new_payment_form_shows_try_again_in_n_seconds(cashier_client, make_paym
     make_payment("pending", pushed_at=utcnow() - timedelta(seconds=10))  # a live prompt
     response = cashier_client.post(
         "/cashier/payments",
-        data={"phone": "0708374149", "amount": "99", "idempotency_key": "k-live"},
+        data={
+            "phone": "0708374149",
+            "amount": "99",
+            "idempotency_key": "dbf1b498a652968dd22bfa807a362b7b",
+        },
         headers=HX,
     )
     soup = _soup(response)

@@ -496,3 +496,33 @@ def test_query_invalid_token_is_retried_once(
         "Bearer tok-1",
         "Bearer tok-2",
     ]
+
+
+@pytest.mark.parametrize(
+    ("status", "body"),
+    [
+        (503, ""),
+        (200, {"access_token": "t"}),
+        (500, envelope("500.003.1001", "Internal Server Error")),
+    ],
+)
+def test_a_failed_token_fetch_before_a_push_means_nothing_was_sent(
+    fake_daraja: FakeDaraja, make_client: MakeClient, status: int, body: Any
+) -> None:
+    """However OAuth failed, the push POST never left: it must not look 'maybe sent'."""
+    fake_daraja.on(OAUTH_PATH, status, body)
+    with pytest.raises(DarajaError) as info:
+        make_client().stk_push(push_request())
+    assert info.value.may_have_been_processed is False
+    assert fake_daraja.seen(STK_PUSH_PATH) == []
+
+
+def test_a_failed_refresh_after_an_invalid_token_means_the_retry_was_not_sent(
+    fake_daraja: FakeDaraja, make_client: MakeClient
+) -> None:
+    fake_daraja.on(OAUTH_PATH, 200, oauth("tok-1")).on(OAUTH_PATH, 503, "")
+    fake_daraja.on(STK_PUSH_PATH, 404, envelope("404.001.03", "Invalid Access Token"))
+    with pytest.raises(DarajaError) as info:
+        make_client().stk_push(push_request())
+    assert info.value.may_have_been_processed is False
+    assert len(fake_daraja.seen(STK_PUSH_PATH)) == 1  # the refused one only

@@ -197,3 +197,31 @@ def test_jobs_are_registered_from_one_table(app):
     assert jobs["reconcile"].trigger.interval == timedelta(
         seconds=app.config["RECONCILE_JOB_INTERVAL"]
     )
+
+
+def test_a_push_answered_after_give_up_is_followed_again(app, make_payment):
+    """give_up_stale made a slow push unknown; Daraja's late acceptance must not be lost."""
+    from app.payments.service import Outcome, apply_event
+    from app.payments.states import Event
+
+    p = make_payment(status="initiating", checkout=None)
+    db.session.execute(
+        sa.update(Payment)
+        .where(Payment.id == p.id)
+        .values(checkout_request_id=None, created_at=utcnow() - timedelta(hours=1))
+    )
+    db.session.commit()
+    assert poll_payments()["given_up"] == 1
+    assert _reload(p.id).status == "unknown"
+    apply_event(
+        p.id,
+        Outcome(
+            Event.PUSH_ACCEPTED,
+            "push",
+            merchant_request_id="m-1",
+            checkout_request_id="ws_CO_LATE_ANSWER",
+        ),
+    )
+    p = _reload(p.id)
+    assert p.status == "pending" and p.checkout_request_id == "ws_CO_LATE_ANSWER"
+    assert p.next_query_at is not None  # the poller will ask about it

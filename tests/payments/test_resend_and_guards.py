@@ -105,3 +105,63 @@ def test_cancel_locally_keeps_status_and_a_late_success_still_pays(app, make_pay
         .all()
     )
     assert kinds == ["cancel_local", "success"]
+
+
+@pytest.mark.parametrize("status", ["initiating", "unknown"])
+def test_a_push_in_flight_or_timed_out_blocks_the_phone(app, make_payment, status):
+    now = utcnow()
+    make_payment(status=status, amount=100, checkout=None, pushed_at=now - timedelta(seconds=5))
+    wait = guards.wait_before_push("254708374149", 100, now)
+    assert wait is not None and wait.seconds >= 55
+
+
+def test_a_timed_out_push_blocks_an_immediate_second_push(live_app, till):
+    """After a push timed out (unknown), sending the same sale again must wait."""
+    import requests
+
+    sim = live_app.config["SIMULATOR_URL"]
+    live_app.config["DARAJA_READ_TIMEOUT"] = 0.5
+    live_app.config["SIMULATOR_TIMEOUT_RESPONSE_DELAY"] = 1.5
+    from app.payments import tills
+
+    tills.reset_clients()
+    requests.post(f"{sim}/_control/next", json={"scenario": "response-timeout"}, timeout=5)
+    first, _ = service.initiate_payment(
+        till,
+        _cashier(),
+        phone="0708374149",
+        amount="300",
+        reference=None,
+        idempotency_key="timeout-1",
+    )
+    assert db.session.get(Payment, first.id, populate_existing=True).status == "unknown"
+    with pytest.raises(guards.TryLater):
+        service.initiate_payment(
+            till,
+            _cashier(),
+            phone="0708374149",
+            amount="300",
+            reference=None,
+            idempotency_key="timeout-2",
+        )
+    rows = requests.get(f"{sim}/_control/pushes", timeout=5).json()
+    assert len(rows if isinstance(rows, list) else rows["pushes"]) == 1
+
+
+@pytest.mark.parametrize("code", ["8006", "2028", "SFC_IC0003", "3"])
+def test_no_resend_when_a_new_prompt_cannot_succeed(app, make_payment, code):
+    p = make_payment(status="failed", result_code=code)
+    with pytest.raises(service.CannotResend, match="new prompt would fail"):
+        service.resend_payment(p, _cashier(), idempotency_key="r-code")
+
+
+def test_a_spent_budget_leaves_no_query_in_the_log(live_app, till, make_payment):
+    from app.models import PaymentQuery, Till
+
+    make_payment(next_query_at=utcnow() - timedelta(seconds=1))
+    db.session.execute(sa.update(Till).values(query_slot_at=utcnow() + timedelta(seconds=60)))
+    db.session.commit()
+    from app.jobs.poll import poll_payments
+
+    assert poll_payments()["queried"] == 0
+    assert db.session.execute(sa.select(sa.func.count(PaymentQuery.id))).scalar_one() == 0

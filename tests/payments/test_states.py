@@ -61,6 +61,7 @@ def test_give_up_never_fails_a_payment():
         (Status.PAID, Event.FAILURE, Action.FLAG, None),
         (Status.PAID, Event.SUCCESS, Action.IGNORE, None),
         (Status.PENDING, Event.PUSH_REJECTED, Action.FLAG, None),
+        (Status.UNKNOWN, Event.PUSH_ACCEPTED, Action.MOVE, Status.PENDING),
     ],
 )
 def test_key_cells(status, event, action, to):
