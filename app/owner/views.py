@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
-from flask import Blueprint, abort, render_template, request
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_login import current_user
 
 from app.auth.roles import role_required
 from app.extensions import db
@@ -44,3 +45,27 @@ def payment(payment_id: int):
     if p is None:
         abort(404)
     return render_template("owner/payment.html", p=p)
+
+
+@bp.post("/payments/<int:payment_id>/resolve")
+@role_required(Role.ADMIN)
+def resolve(payment_id: int):
+    """An admin settles an unknown/unconfirmed payment after checking the M-PESA statement."""
+    from app.payments.service import ResolveError, resolve_manually
+
+    p = db.session.get(Payment, payment_id)
+    if p is None:
+        abort(404)
+    try:
+        resolve_manually(
+            p,
+            current_user,
+            paid=request.form.get("outcome") == "paid",
+            receipt=request.form.get("receipt", ""),
+            note=request.form.get("note", ""),
+        )
+    except ResolveError as exc:
+        flash(str(exc), "error")
+    else:
+        flash("Payment resolved.", "info")
+    return redirect(url_for("owner.payment", payment_id=payment_id))

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import enum
 import logging
+import re
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -214,6 +215,40 @@ def _scoped_key(cashier: User | None, key: str) -> str:
     if not key or len(key) > 48:
         raise ValueError("idempotency key must be 1 to 48 characters")
     return f"{cashier.id if cashier else 0}:{key}"
+
+
+class ResolveError(ValueError):
+    """A manual resolution that cannot be accepted."""
+
+
+_RECEIPT = re.compile(r"[A-Z0-9]{10}")
+
+
+def resolve_manually(
+    payment: Payment, admin: User, *, paid: bool, receipt: str, note: str
+) -> Applied:
+    """Settle an `unknown` or `unconfirmed` payment from the M-PESA statement, by hand.
+
+    Goes through the transition table like any other outcome (source "manual"), so a paid
+    payment is never downgraded and the reason is kept as an event."""
+    if payment.status not in (Status.UNKNOWN, Status.UNCONFIRMED):
+        raise ResolveError("Only an unknown or unconfirmed payment can be resolved by hand.")
+    note = " ".join(note.split())[:200]
+    if not note:
+        raise ResolveError("Say how you checked (for example: the M-PESA statement).")
+    receipt = receipt.strip().upper()
+    if paid and not _RECEIPT.fullmatch(receipt):
+        raise ResolveError("Enter the M-PESA receipt number from the statement (10 characters).")
+    outcome = Outcome(
+        Event.SUCCESS if paid else Event.FAILURE,
+        "manual",
+        result_code="0" if paid else "manual",
+        result_desc=f"resolved by {admin.username}: {note}",
+        receipt_number=receipt if paid else None,
+        note=f"resolved by {admin.username}: {note}",
+        data={"amount": payment.amount_kes} if paid else None,
+    )
+    return apply_event(payment.id, outcome)
 
 
 def _by_idempotency_key(key: str) -> Payment | None:

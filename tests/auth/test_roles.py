@@ -23,6 +23,7 @@ ROLE_URLS = [
     ("auth.set_language", "/language", "POST", {"cashier", "owner"}),
     ("owner.report", "/owner/report", "GET", {"owner"}),
     ("owner.payment", "/owner/payments/1", "GET", {"owner"}),
+    ("owner.resolve", "/owner/payments/1/resolve", "POST", set()),
     ("admin.callbacks", "/admin/callbacks", "GET", set()),
     ("admin.callback_detail", "/admin/callbacks/1", "GET", set()),
     ("admin.callback_reprocess", "/admin/callbacks/1/reprocess", "POST", set()),
