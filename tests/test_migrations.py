@@ -9,7 +9,7 @@ from flask_migrate import upgrade
 
 from app import ROOT
 from app.extensions import db
-from tests.conftest import _psycopg_url, make_test_app
+from tests.conftest import make_test_app, sibling_pg_database
 
 
 @pytest.fixture
@@ -19,18 +19,8 @@ def empty_database_url(backend, sqlite_dir, request):
         path.unlink(missing_ok=True)
         yield f"sqlite:///{path}"
         return
-    base = request.getfixturevalue("pg_database")
-    name = base.rsplit("/", 1)[1] + "_mig"
-    admin = sa.create_engine(_psycopg_url(base), isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}"'))
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield base.rsplit("/", 1)[0] + "/" + name
-    finally:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with sibling_pg_database(request.getfixturevalue("pg_database"), "_mig") as url:
+        yield url
 
 
 def test_single_head():

@@ -22,7 +22,7 @@ import requests
 import sqlalchemy as sa
 from cryptography.fernet import Fernet
 
-from tests.conftest import _psycopg_url, free_port
+from tests.conftest import _psycopg_url, free_port, sibling_pg_database
 
 pytestmark = pytest.mark.multiprocess
 
@@ -44,18 +44,8 @@ SESSIONS = 6
 
 @pytest.fixture
 def pg_url(pg_database):
-    base = pg_database
-    name = base.rsplit("/", 1)[1] + "_mp"
-    admin = sa.create_engine(_psycopg_url(base), isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}"'))
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield base.rsplit("/", 1)[0] + "/" + name
-    finally:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with sibling_pg_database(pg_database, "_mp") as url:
+        yield url
 
 
 class Processes:
