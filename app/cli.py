@@ -69,6 +69,15 @@ def demo_serve(host: str, port: int | None) -> None:
     from app.jobs import add_jobs
 
     app = current_app._get_current_object()
+    if port and port != app.config["PORT"]:
+        # Callback and simulator URLs were built from $PORT; follow the port actually served
+        # unless they were configured explicitly.
+        import os
+
+        if not os.environ.get("PESADESK_BASE_URL"):
+            app.config["BASE_URL"] = f"http://127.0.0.1:{port}"
+        if not os.environ.get("PESADESK_SIMULATOR_URL"):
+            app.config["SIMULATOR_URL"] = f"{app.config['BASE_URL']}/simulator"
     port = port or app.config["PORT"]
     scheduler = BackgroundScheduler(timezone="UTC")
     add_jobs(app, scheduler)

@@ -97,12 +97,28 @@ def _poll_every(p: Payment, phase: str) -> str | None:
     return POLL_SLOW
 
 
+# Seconds to wait before resending after Daraja refused the push, by kind of refusal.
+_REFUSAL_WAITS: dict[str, tuple[int, str | None]] = {
+    "DarajaSubscriberLocked": (guards.LIVE_PROMPT_SECONDS, "live_prompt"),
+    "DarajaSystemBusy": (30, None),
+    "DarajaThrottled": (30, None),
+}
+
+
 def _resend_wait(p: Payment, now: datetime) -> tuple[int | None, str | None]:
     """The longest of M-Pesa's refusal windows (guards) and the result code's own advice."""
     waits: list[tuple[int, str | None]] = []
     wait = guards.wait_before_push(p.phone, p.amount_kes, now)
     if wait is not None:
         waits.append((wait.seconds, wait.reason))
+    # Daraja refused the push itself: a prompt already open for the phone, or the gateway is
+    # busy or throttling. Resending before the window passes would be refused the same way.
+    refusal = _REFUSAL_WAITS.get(p.push_error_code or "")
+    if p.status == "rejected" and refusal and p.final_at is not None:
+        seconds, reason = refusal
+        left = (p.final_at + timedelta(seconds=seconds) - now).total_seconds()
+        if left > 0:
+            waits.append((int(left + 0.999), reason))
     if p.result_code and p.final_at is not None:
         advice = describe(p.result_code).resend_after_s
         if advice:

@@ -79,7 +79,10 @@ def cashier_message(p: Payment) -> str:
     if status is Status.PAID:
         if p.receipt_number:
             return gettext(describe("0").cashier_message)
-        return gettext("Payment received (confirmed by M-PESA; receipt number to follow).")
+        # The status query confirms payment but carries no receipt; a late callback may.
+        return gettext(
+            "Payment received (confirmed by M-PESA; no receipt number yet: see the customer's SMS)."
+        )
     if status is Status.FAILED:
         return gettext(describe(p.result_code or "").cashier_message)
     if status is Status.REJECTED:

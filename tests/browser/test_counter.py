@@ -262,7 +262,7 @@ def test_lost_callback_is_unconfirmed_then_resolved_by_the_poller(server, page, 
     expect(row.locator(".msg")).to_contain_text("money may have moved; checking automatically")
     expect(page.locator("#announcer")).to_contain_text("Unconfirmed")
     expect(row).to_have_attribute("data-status", "paid", timeout=25_000)
-    expect(row.locator(".msg")).to_contain_text("receipt number to follow")
+    expect(row.locator(".msg")).to_contain_text("no receipt number yet")
 
 
 def test_enter_pressed_twice_sends_one_payment_and_wrong_pin_says_what_to_do(

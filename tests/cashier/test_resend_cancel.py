@@ -113,6 +113,29 @@ def test_the_wait_also_follows_the_result_codes_advice(cashier_client, make_paym
     assert 39 <= seconds <= 40
 
 
+@pytest.mark.parametrize(
+    ("refusal", "window"),
+    [("DarajaSubscriberLocked", 60), ("DarajaSystemBusy", 30), ("DarajaThrottled", 30)],
+)
+def test_a_push_daraja_refused_waits_before_resend(cashier_client, make_payment, refusal, window):
+    # "A prompt is already open for this phone" (or busy/throttled): resending at once would
+    # be refused the same way, so the button counts down.
+    done = utcnow() - timedelta(seconds=10)
+    p = make_payment(
+        "rejected",
+        checkout=None,
+        amount=78,
+        pushed_at=done - timedelta(minutes=5),
+        final_at=done,
+        push_error_code=refusal,
+    )
+    row = _soup(cashier_client.get("/cashier/")).find("li", id=f"payment-{p.id}")
+    button = row.select_one(".resend-form button")
+    assert button.has_attr("disabled")
+    seconds = int(row.select_one(".resend-form [data-seconds]")["data-seconds"])
+    assert window - 11 <= seconds <= window - 9
+
+
 @pytest.mark.parametrize(("code", "offered"), [("8006", False), ("2028", False), ("1", True)])
 def test_resend_is_offered_only_when_the_result_code_allows_it(
     cashier_client, make_payment, code, offered
