@@ -46,6 +46,12 @@ def test_pin_on_the_virtual_phone_pays_the_cashiers_sale(server, browser, backen
             "Pay KES 150 to PesaDesk Demo Shop account"
         )
         expect(phone.locator("#pin")).to_be_focused()
+        # The prompt was swapped in by htmx: wait until htmx has wired its form, or Enter
+        # would take the plain-form path (which works too, but reloads the page).
+        phone.wait_for_function(
+            "() => { const f = document.querySelector('#pin').form;"
+            " return !!(f && f['htmx-internal-data']); }"
+        )
         phone.keyboard.type("1234")
         phone.keyboard.press("Enter")
         expect(screen).to_have_attribute("data-kind", "result")
