@@ -21,6 +21,9 @@ MASKED = "2547••••149"
 
 
 def _send(page, phone: str, amount: str) -> None:
+    # After a send the form is swapped in by htmx; wait until htmx has wired it, or Enter
+    # takes the plain-form path (correct too, but a full page load these tests don't expect).
+    page.wait_for_function("() => !!document.querySelector('#pay-form')['htmx-internal-data']")
     page.fill("#phone", phone)
     page.fill("#amount", amount)
     page.press("#amount", "Enter")
