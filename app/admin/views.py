@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from flask import (
     Blueprint,
-    abort,
     current_app,
     flash,
     redirect,
@@ -100,9 +99,7 @@ def users():
 @bp.post("/users/<int:user_id>")
 @role_required(Role.ADMIN)
 def edit_user(user_id: int):
-    person = db.session.get(User, user_id)
-    if person is None:
-        abort(404)
+    person = db.get_or_404(User, user_id)
     form = EditUserForm(prefix=f"u{user_id}")
     if form.validate_on_submit():
         if person.id == current_user.id and (form.role.data != Role.ADMIN or not form.active.data):
@@ -147,9 +144,7 @@ def callbacks():
 @bp.get("/callbacks/<int:raw_id>")
 @role_required(Role.ADMIN)
 def callback_detail(raw_id: int):
-    raw = db.session.get(RawCallback, raw_id)
-    if raw is None:
-        abort(404)
+    raw = db.get_or_404(RawCallback, raw_id)
     return render_template("admin/callback.html", raw=raw, body=raw.body.decode("utf-8", "replace"))
 
 
@@ -159,8 +154,6 @@ def callback_reprocess(raw_id: int):
     """Apply a stored callback again; safe, because applying is idempotent."""
     from app.callbacks import inbox
 
-    raw = db.session.get(RawCallback, raw_id)
-    if raw is None:
-        abort(404)
+    raw = db.get_or_404(RawCallback, raw_id)
     flash(f"Callback {raw_id} reprocessed: {inbox.process(raw)}.", "info")
     return redirect(url_for("admin.callback_detail", raw_id=raw_id))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
 from app.auth.roles import role_required
@@ -41,9 +41,7 @@ def report():
 @role_required(Role.OWNER)
 def payment(payment_id: int):
     """One payment and every event that happened to it, conflicts included."""
-    p = db.session.get(Payment, payment_id)
-    if p is None:
-        abort(404)
+    p = db.get_or_404(Payment, payment_id)
     return render_template("owner/payment.html", p=p)
 
 
@@ -53,9 +51,7 @@ def resolve(payment_id: int):
     """An admin settles an unknown/unconfirmed payment after checking the M-PESA statement."""
     from app.payments.service import ResolveError, resolve_manually
 
-    p = db.session.get(Payment, payment_id)
-    if p is None:
-        abort(404)
+    p = db.get_or_404(Payment, payment_id)
     try:
         resolve_manually(
             p,
