@@ -93,9 +93,14 @@ def _finish_config(app: Flask) -> None:
     if uri.startswith("postgresql://") or uri.startswith("postgres://"):
         # psycopg 3 is the driver we install; plain postgresql:// would ask for psycopg2.
         cfg["SQLALCHEMY_DATABASE_URI"] = "postgresql+psycopg://" + uri.split("://", 1)[1]
+    options = dict(cfg.get("SQLALCHEMY_ENGINE_OPTIONS") or {})
+    # A connection the database dropped (a restart, a failover) is replaced before use, so the
+    # first request after a database restart is not an error.
+    options.setdefault("pool_pre_ping", True)
     if uri.startswith("sqlite"):
         # Callback, poller and web requests write concurrently; wait for the lock, don't fail.
-        cfg.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {"connect_args": {"timeout": 15}})
+        options.setdefault("connect_args", {"timeout": 15})
+    cfg["SQLALCHEMY_ENGINE_OPTIONS"] = options
     if not cfg.get("SECRET_KEY"):
         if not (cfg["DEMO"] or cfg.get("TESTING")):
             raise RuntimeError("Set PESADESK_SECRET_KEY (see README, Configuration).")

@@ -115,13 +115,14 @@ def jobs_run() -> None:
     scheduler.start()
 
 
-@jobs_cli.command("poll-once")
+@jobs_cli.command("run-once")
 @with_appcontext
-def jobs_poll_once() -> None:
-    """Run one status-poller pass now and print what it did."""
-    from app.jobs.poll import poll_payments
+def jobs_run_once() -> None:
+    """Run every job once, now, and print what each did."""
+    from app.jobs import run_once
 
-    click.echo(poll_payments())
+    for job_id, counts in run_once().items():
+        click.echo(f"{job_id}: {counts}")
 
 
 @callbacks_cli.command("reprocess")

@@ -7,7 +7,7 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
-# Public sandbox passkey published with Safaricom's samples (daraja.md §10); not a secret.
+# Public sandbox passkey published with Safaricom's samples (docs/daraja.md §10); not a secret.
 SANDBOX_PASSKEY = "bfb279f9aa9bdbcf158e97dd71a467cd2e0c893059b10f78e6b72ada1ed2c919"  # noqa: S105
 
 # Public, documented Daraja hosts.  The simulator's URL is derived from PESADESK_BASE_URL.

@@ -57,15 +57,17 @@ def shown_phone(msisdn: str | None) -> str:
     return local_phone(msisdn) if can_see_full_phones() else mask_phone(msisdn)
 
 
+#: TransactionDate shapes we can read: Safaricom's, then look-alikes' (all Nairobi time).
+TRANSACTION_DATE_FORMATS = ("%Y%m%d%H%M%S", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S")
+
+
 def paid_at(p: Payment) -> datetime | None:
-    """When the money moved: M-Pesa's TransactionDate (Nairobi time) if we have it."""
-    if p.mpesa_transaction_date:
+    """When the money moved: M-Pesa's TransactionDate (Nairobi time) if we can read it."""
+    for fmt in TRANSACTION_DATE_FORMATS if p.mpesa_transaction_date else ():
         try:
-            return datetime.strptime(p.mpesa_transaction_date, "%Y%m%d%H%M%S").replace(
-                tzinfo=NAIROBI
-            )
+            return datetime.strptime(p.mpesa_transaction_date, fmt).replace(tzinfo=NAIROBI)
         except ValueError:
-            pass
+            continue
     return p.final_at or p.updated_at
 
 

@@ -21,7 +21,7 @@ from app import create_app
 from app.demo import simulator_till
 from app.extensions import db
 from app.models import Role, Till, User
-from app.payments import tills
+from app.payments import journal, tills
 from tests.helpers import PASSWORD, login
 
 PG_ADMIN_URL = os.environ.get("PESADESK_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
@@ -138,8 +138,11 @@ def app(database_url: str, sqlite_dir: Path):
         _truncate_all()
         seed_till_and_users()
         tills.reset_clients()
+        # The push journal is a file in the instance folder, which every test shares.
+        journal.path().unlink(missing_ok=True)
         yield application
         db.session.remove()
+        journal.path().unlink(missing_ok=True)
         _truncate_all()
         db.engine.dispose()
 

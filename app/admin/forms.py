@@ -12,15 +12,23 @@ from wtforms import (
 from wtforms.validators import DataRequired, Length, NumberRange, Optional, Regexp
 
 from app.models import Role
+from app.models.till import ENVIRONMENTS, TILL_TYPES
 
-_DIGITS = Regexp(r"^\d{5,10}$", message="Digits only, 5 to 10 of them.")
+# [0-9], not \d: \d also takes Arabic-Indic and fullwidth digits, which Daraja refuses.
+_DIGITS = Regexp(r"^[0-9]{5,10}$", message="Digits only, 5 to 10 of them.")
+_TILL_TYPE_LABELS = {"paybill": "Paybill", "till": "Till (Buy Goods)"}
+_ENVIRONMENT_LABELS = {
+    "simulator": "Simulator (built-in, demo)",
+    "sandbox": "Safaricom sandbox",
+    "production": "Production",
+}
 
 
 class TillForm(FlaskForm):
     name = StringField("Shop name", validators=[DataRequired(), Length(max=80)])
     till_type = SelectField(
         "Type",
-        choices=[SelectChoice("paybill", "Paybill"), SelectChoice("till", "Till (Buy Goods)")],
+        choices=[SelectChoice(t, _TILL_TYPE_LABELS[t]) for t in TILL_TYPES],
         validators=[DataRequired()],
     )
     shortcode = StringField(
@@ -35,11 +43,7 @@ class TillForm(FlaskForm):
     )
     environment = SelectField(
         "Environment",
-        choices=[
-            SelectChoice("simulator", "Simulator (built-in, demo)"),
-            SelectChoice("sandbox", "Safaricom sandbox"),
-            SelectChoice("production", "Production"),
-        ],
+        choices=[SelectChoice(e, _ENVIRONMENT_LABELS[e]) for e in ENVIRONMENTS],
     )
     query_budget_per_s = DecimalField(
         "Status queries per second",
@@ -47,6 +51,13 @@ class TillForm(FlaskForm):
         places=1,
         default=2,
         validators=[DataRequired(), NumberRange(min=0.1, max=50)],
+    )
+    allow_ported_numbers = BooleanField(
+        "Allow ported numbers",
+        description=(
+            "Accept numbers on Airtel, Telkom or other networks' prefixes, for customers who "
+            "moved their number to Safaricom. Off: such numbers are refused before sending."
+        ),
     )
     # Secrets: left blank means "keep the stored value"; stored values are never sent back.
     consumer_key = PasswordField("Consumer key", validators=[Optional(), Length(max=200)])

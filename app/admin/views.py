@@ -18,9 +18,11 @@ from app.admin.forms import EditUserForm, NewUserForm, TillForm
 from app.auth.roles import role_required
 from app.crypto import encrypt, hint
 from app.extensions import db
-from app.models import RawCallback, Role, Till, User
+from app.models import CallbackOutcome, Payment, RawCallback, Role, Till, User
 from app.payments import tills
 from app.payments.token_store import forget_tokens
+from app.reports.flags import LABELS as FLAG_LABELS
+from app.reports.flags import flags_for
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
@@ -47,6 +49,7 @@ def till():
             till.till_number = form.till_number.data or None
             till.environment = form.environment.data
             till.query_budget_per_s = float(form.query_budget_per_s.data)
+            till.allow_ported_numbers = bool(form.allow_ported_numbers.data)
             for field in ("consumer_key", "consumer_secret", "passkey"):
                 value = (getattr(form, field).data or "").strip()
                 if value:
@@ -116,17 +119,14 @@ def edit_user(user_id: int):
     return redirect(url_for("admin.users"))
 
 
-INBOX_OUTCOMES = ("received", "applied", "duplicate", "orphan", "conflict", "invalid", "error")
-
-
 @bp.get("/callbacks")
 @role_required(Role.ADMIN)
 def callbacks():
     """Every POST that reached a callback URL, newest first, filterable by outcome or text."""
     outcome = request.args.get("outcome", "")
-    q = (request.args.get("q") or "").strip()
+    q = (request.args.get("q") or "").strip()[:64]
     query = select(RawCallback).order_by(RawCallback.id.desc()).limit(200)
-    if outcome in INBOX_OUTCOMES:
+    if outcome in set(CallbackOutcome):
         query = query.where(RawCallback.outcome == outcome)
     if q:
         like = f"%{q}%"
@@ -136,8 +136,17 @@ def callbacks():
             | RawCallback.phone.ilike(like)
         )
     rows = db.session.execute(query).scalars().all()
+    payments = db.session.execute(
+        select(Payment).where(Payment.id.in_({r.payment_id for r in rows if r.payment_id}))
+    ).scalars()
     return render_template(
-        "admin/callbacks.html", rows=rows, outcome=outcome, q=q, outcomes=INBOX_OUTCOMES
+        "admin/callbacks.html",
+        rows=rows,
+        outcome=outcome,
+        q=q,
+        outcomes=list(CallbackOutcome),
+        flags=flags_for(payments),
+        flag_labels=FLAG_LABELS,
     )
 
 

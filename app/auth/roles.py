@@ -10,8 +10,8 @@ from flask import abort
 from flask_babel import gettext
 from flask_login import current_user, login_required
 
-from app.daraja.codes import N_
 from app.extensions import db, login_manager
+from app.i18n import N_
 from app.models import Role, User
 
 # Flask-Login flashes its "log in first" message through this, in the visitor's language.

@@ -10,7 +10,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from app.callbacks import inbox
 from app.extensions import db
-from app.models import RawCallback, Till
+from app.models import CallbackOutcome, RawCallback, Till
 
 bp = Blueprint("callbacks", __name__)
 log = logging.getLogger(__name__)
@@ -26,7 +26,9 @@ def stk_callback(token: str):
 
     Contract: 403 for an unknown token (nothing stored); 413 over the size limit; 503 if the
     body cannot be stored (so Safaricom's side sees a failure, never a false 200); otherwise
-    the body is stored first, then applied; 400 if it is not a valid STK callback; else 200.
+    the body is stored first, then applied; 400 if it is not a valid STK callback (or a value
+    does not fit our columns); 503 if it was stored but could not be applied (the inbox sweep
+    applies it once the database is back); else 200. Never a 500.
     """
     limit = current_app.config["CALLBACK_MAX_BYTES"]
     if request.content_length is not None and request.content_length > limit:
@@ -53,12 +55,21 @@ def stk_callback(token: str):
         )
         db.session.add(raw)
         db.session.commit()
+        raw_id = raw.id
     except SQLAlchemyError:
         db.session.rollback()
         log.exception("could not store a callback")
         return jsonify(ResultCode=1, ResultDesc="Temporarily unavailable"), 503
-    outcome = inbox.process(raw)
-    if outcome == "invalid":
+    try:
+        outcome = inbox.process(raw)
+    except SQLAlchemyError:
+        db.session.rollback()
+        log.exception("callback %s stored but not applied; the inbox sweep will retry", raw_id)
+        return jsonify(ResultCode=1, ResultDesc="Stored; not processed yet"), 503
+    if outcome == CallbackOutcome.INVALID:
         return jsonify(ResultCode=1, ResultDesc="Rejected: not an STK callback"), 400
-    # Orphans, duplicates and conflicts are stored for a human; Safaricom needs nothing more.
+    if outcome == CallbackOutcome.ERROR:
+        return jsonify(ResultCode=1, ResultDesc="Stored; not processed"), 503
+    # Orphans, candidates, duplicates and conflicts are stored for a human or for the query
+    # that confirms them; Safaricom needs nothing more.
     return jsonify(ACCEPTED)

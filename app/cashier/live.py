@@ -9,13 +9,13 @@ from datetime import datetime, timedelta
 from flask_babel import gettext
 from sqlalchemy import select
 
-from app.daraja.codes import N_, describe
+from app.daraja.codes import describe
 from app.extensions import db
+from app.i18n import N_
 from app.models import Payment
 from app.models.types import utcnow
 from app.payments import guards, messages
-from app.payments.service import RESENDABLE
-from app.payments.states import FINAL, Status
+from app.payments.states import FINAL, RESENDABLE, Status
 
 #: seconds the customer has to enter the PIN (M-Pesa keeps the prompt open about a minute)
 PIN_SECONDS = guards.LIVE_PROMPT_SECONDS
@@ -114,7 +114,7 @@ def _resend_wait(p: Payment, now: datetime) -> tuple[int | None, str | None]:
     # Daraja refused the push itself: a prompt already open for the phone, or the gateway is
     # busy or throttling. Resending before the window passes would be refused the same way.
     refusal = _REFUSAL_WAITS.get(p.push_error_code or "")
-    if p.status == "rejected" and refusal and p.final_at is not None:
+    if p.status == Status.REJECTED and refusal and p.final_at is not None:
         seconds, reason = refusal
         left = (p.final_at + timedelta(seconds=seconds) - now).total_seconds()
         if left > 0:

@@ -11,12 +11,11 @@ from sqlalchemy.sql.elements import ColumnElement
 from app.extensions import db
 from app.models import Payment, Role, Till, User
 from app.payments.rules import InputError, normalise_phone
-from app.payments.states import Status
+from app.payments.states import OPEN, Status
 from app.timeutil import nairobi_day_bounds, today_nairobi
 
 #: most rows shown at once; the search reaches every row of the day
 LIST_LIMIT = 200
-OPEN = (Status.INITIATING, Status.PENDING, Status.UNKNOWN, Status.UNCONFIRMED)
 
 
 @dataclass(frozen=True)
@@ -44,14 +43,19 @@ def search_clause(q: str) -> ColumnElement[bool] | None:
     compact = re.sub(r"[\s\-,+]", "", text)
     if not compact:
         return None
+    if any(ch.isnumeric() and not ch.isascii() for ch in compact):
+        # int() and isdigit() read "١٥٠" or "１５０" as 150: such a query would silently show
+        # the KES 150 sales. Phones, amounts and receipts are stored in ASCII digits only.
+        return Payment.id.is_(None)  # never true: the primary key is never NULL
     clauses: list[ColumnElement[bool]] = []
     if compact.isalnum() and len(compact) >= 3:
         clauses.append(func.upper(Payment.receipt_number).contains(compact.upper()))
-    if compact.isdigit():
+    if re.fullmatch(r"[0-9]+", compact):
         if len(compact) <= 9:
             clauses.append(Payment.amount_kes == int(compact))
         try:
-            clauses.append(Payment.phone == normalise_phone(compact))
+            # Searching sends nothing: find sales to any Kenyan mobile, ported or not.
+            clauses.append(Payment.phone == normalise_phone(compact, allow_ported=True))
         except InputError:
             pass
         if len(compact) >= 3:
@@ -80,7 +84,7 @@ def today_totals(till: Till, user: User) -> TodayTotals:
     ).one()
     open_count = db.session.execute(
         select(func.count(Payment.id)).where(
-            *where, Payment.status.in_([str(s) for s in OPEN]), Payment.cancelled_at.is_(None)
+            *where, Payment.status.in_(OPEN), Payment.cancelled_at.is_(None)
         )
     ).scalar_one()
     return TodayTotals(int(paid_count), int(paid_kes), int(open_count))

@@ -26,7 +26,7 @@ from app.extensions import db
 from app.htmx import STOP_POLLING, is_htmx, vary_on_htmx
 from app.models import Payment, Role, Till
 from app.payments import service
-from app.payments.messages import explain_input_error
+from app.payments.messages import PUSH_NOT_RECORDED, explain_input_error
 from app.payments.rules import InputError
 from app.payments.states import FINAL, Status
 
@@ -133,6 +133,9 @@ def create_payment():
         )
     except InputError as exc:
         return _form_error(form, till, explain_input_error(exc))
+    except service.PushNotRecorded:
+        # The prompt went out; the same key finds this sale again, so nothing is sent twice.
+        return _form_error(form, till, explain_input_error(InputError(PUSH_NOT_RECORDED)))
     if is_htmx():
         # Fresh form (new key, cleared fields) plus the new row prepended out-of-band.
         html = render_template("cashier/_pay_form.html", form=_fresh_form())
@@ -191,7 +194,9 @@ def resend(payment_id: int):
         new, created = service.resend_payment(
             original, current_user, idempotency_key=f"resend-{original.id}"
         )
-    except InputError as exc:
+    except (InputError, service.PushNotRecorded) as exc:
+        if isinstance(exc, service.PushNotRecorded):
+            exc = InputError(PUSH_NOT_RECORDED)
         explained = explain_input_error(exc)
         if is_htmx():
             return _row_response(original, error=explained)

@@ -575,7 +575,9 @@ class DarajaClient:
             result_code=result_code,
             result_desc=_text(doc.get("ResultDesc")),
             merchant_request_id=_text(doc.get("MerchantRequestID")),
-            checkout_request_id=_text(doc.get("CheckoutRequestID")) or checkout_request_id,
+            # What the answer names, not what we asked: the caller must compare the two
+            # before believing it (a faulty gateway may answer about another checkout).
+            checkout_request_id=(_text(doc.get("CheckoutRequestID")) or "").strip() or None,
             raw=doc,
         )
 

@@ -1,4 +1,8 @@
-"""STK ResultCode catalogue (callback and query): meaning, cashier wording and resend advice."""
+"""STK ResultCode catalogue (callback and query): meaning and resend advice.
+
+What a cashier is told for each code is PesaDesk's wording, not Daraja's, so it lives with
+the other screen messages in app.payments.messages.
+"""
 
 from __future__ import annotations
 
@@ -8,20 +12,12 @@ from dataclasses import dataclass
 _NUMERIC = re.compile(r"-?[0-9]+")
 
 
-# The gettext-style name is deliberate: Babel's extractor is told to look for N_ calls.
-def N_(s: str) -> str:
-    """Mark a string for translation without translating it here (the UI translates later)."""
-    return s
-
-
 @dataclass(frozen=True)
 class ResultCodeInfo:
     """What one ResultCode means and what the counter should do about it."""
 
     code: str
     meaning: str
-    #: Safe to show a cashier; marked with N_ so it can be translated at display time.
-    cashier_message: str
     #: Whether a *new* STK push for the same sale makes sense.
     can_resend: bool
     #: Minimum wait before that new push, in seconds (M-Pesa's own duplicate/lock guards).
@@ -30,57 +26,46 @@ class ResultCodeInfo:
     config_error: bool
 
 
-_CONFIG_MESSAGE = N_("Payment setup error. Contact support.")
-_SEND_FAILED_MESSAGE = N_("Couldn't reach the customer's phone. Resend.")
-_GENERIC_MESSAGE = N_("Payment failed. Resend or use another method.")
-
-
 def _info(
     code: str,
     meaning: str,
-    cashier_message: str,
     *,
     can_resend: bool,
     resend_after_s: int = 0,
     config_error: bool = False,
 ) -> ResultCodeInfo:
-    return ResultCodeInfo(code, meaning, cashier_message, can_resend, resend_after_s, config_error)
+    return ResultCodeInfo(code, meaning, can_resend, resend_after_s, config_error)
 
 
-# Source: daraja.md §7. Every non-zero code means no money moved for that checkout.
+# Source: docs/daraja.md §7. Every non-zero code means no money moved for that checkout.
 RESULT_CODES: dict[str, ResultCodeInfo] = {
     info.code: info
     for info in (
         # The receipt is shown next to this message by the caller; no placeholder here.
-        _info("0", "Paid", N_("Payment received."), can_resend=False),
+        _info("0", "Paid", can_resend=False),
         _info(
             "1",
             "Insufficient balance",
-            N_("Customer's M-PESA balance is too low. Ask them to top up, then resend."),
             can_resend=True,
         ),
         _info(
             "2",
             "Amount below the M-PESA minimum",
-            N_("Amount is below the M-PESA minimum."),
             can_resend=False,
         ),
         _info(
             "3",
             "Amount above the per-transaction maximum",
-            N_("Amount is above the M-PESA limit per payment. Split the bill."),
             can_resend=False,
         ),
         _info(
             "4",
             "Customer's daily transfer limit reached",
-            N_("Customer has reached their daily M-PESA limit. Use another method."),
             can_resend=False,
         ),
         _info(
             "8",
             "Receiving account would exceed its maximum balance",
-            N_("Our M-PESA account can't accept more right now. Call the supervisor."),
             can_resend=False,
         ),
         # Sources disagree on 17; the portal's "same amount, same customer within 2 min" is
@@ -88,82 +73,67 @@ RESULT_CODES: dict[str, ResultCodeInfo] = {
         _info(
             "17",
             "Rule limited (same amount to the same customer within 2 minutes)",
-            N_("Duplicate payment blocked. Wait 2 minutes before retrying."),
             can_resend=True,
             resend_after_s=120,
         ),
         _info(
             "26",
             "M-PESA system busy (traffic blocking)",
-            N_("M-PESA is busy. Try again in a minute."),
             can_resend=True,
             resend_after_s=30,
         ),
         _info(
             "1001",
             "Customer has another M-PESA session open",
-            N_("Customer has another M-PESA request open. Ask them to close it, then resend."),
             can_resend=True,
             resend_after_s=60,
         ),
         _info(
             "1019",
             "Transaction expired before the customer completed it",
-            N_("Request expired. Resend and ask the customer to enter PIN promptly."),
             can_resend=True,
         ),
         _info(
             "1025",
             "Error sending the push request (e.g. prompt longer than 182 characters)",
-            _SEND_FAILED_MESSAGE,
             can_resend=True,
         ),
-        _info("9999", "Error sending the push request", _SEND_FAILED_MESSAGE, can_resend=True),
+        _info("9999", "Error sending the push request", can_resend=True),
         _info(
             "1032",
             "Cancelled by the customer",
-            N_("Customer cancelled on their phone."),
             can_resend=True,
         ),
         _info(
             "1037",
             "Customer's phone could not be reached",
-            N_(
-                "Customer's phone not reachable. "
-                "Ask them to check signal/unlock phone, then resend."
-            ),
             can_resend=True,
         ),
         _info(
             "2001",
             "Wrong M-PESA PIN entered",
-            N_("Wrong PIN entered. Resend and ask customer to retry carefully."),
             can_resend=True,
         ),
         _info(
             "2028",
             "Not permitted by product assignment (TransactionType/PartyB mismatch)",
-            _CONFIG_MESSAGE,
             can_resend=False,
             config_error=True,
         ),
         _info(
             "8006",
             "Customer's M-PESA PIN is locked",
-            N_("Customer's M-PESA is locked. They must call Safaricom (100/200)."),
             can_resend=False,
         ),
         _info(
             "SFC_IC0003",
             "Operator does not exist (TransactionType/PartyB mismatch)",
-            _CONFIG_MESSAGE,
             can_resend=False,
             config_error=True,
         ),
         _info(
             "1101",
             "Prompt message prefix too long (business/account name)",
-            _CONFIG_MESSAGE,
             can_resend=False,
             config_error=True,
         ),
@@ -195,7 +165,6 @@ def describe(code: str | int) -> ResultCodeInfo:
     return ResultCodeInfo(
         code=key,
         meaning="Unknown result code",
-        cashier_message=_GENERIC_MESSAGE,
         can_resend=True,
         resend_after_s=0,
         config_error=False,

@@ -17,9 +17,18 @@ TRANSACTION_TYPES = ("CustomerPayBillOnline", "CustomerBuyGoodsOnline")
 _DIGITS = re.compile(r"[0-9]+")
 _MSISDN = re.compile(r"254[0-9]{9}")
 _PHONE = re.compile(r"[0-9]{12}")
-_TIMESTAMP = re.compile(r"[0-9]{14}")
-#: Far above any M-Pesa amount; stops absurd values (1e300, "9e999999") before int() work.
-_AMOUNT_CEILING = 10**12
+
+# Widths of the columns PesaDesk keeps these values in (app/models uses these names). A
+# callback whose value does not fit is refused as invalid: never truncated, never an error
+# from the database after the raw body was already acknowledged.
+CHECKOUT_ID_MAX = 64  # CheckoutRequestID and MerchantRequestID
+RECEIPT_MAX = 20  # MpesaReceiptNumber (Safaricom's are 10 characters)
+RESULT_CODE_MAX = 16  # ResultCode as text ("1032", "SFC_IC0003")
+TRANSACTION_DATE_MAX = 32  # TransactionDate as sent (YYYYMMDDHHmmss, or a look-alike's shape)
+#: Amounts are 32-bit integer columns; no M-Pesa payment comes near this.
+AMOUNT_LIMIT = 2**31
+#: The phone as sent is kept as evidence only (masked forms like "2547 ***** 126").
+_PHONE_AS_SENT_MAX = 32
 
 
 @dataclass(frozen=True)
@@ -98,6 +107,8 @@ class StkQueryResult:
     result_code: str | None
     result_desc: str | None
     merchant_request_id: str | None
+    #: the CheckoutRequestID the answer names (None if it names none); for a pending answer,
+    #: which names none, the one asked about
     checkout_request_id: str | None
     raw: Mapping[str, Any] = field(repr=False, compare=False)
 
@@ -106,16 +117,20 @@ class StkQueryResult:
 class StkCallback:
     """The final result M-Pesa POSTs to our CallBackURL."""
 
-    merchant_request_id: str
+    #: None when a look-alike leaves it out: the CheckoutRequestID is what identifies a push.
+    merchant_request_id: str | None
     checkout_request_id: str
     result_code: str
     result_desc: str
     amount: int | None
     receipt_number: str | None
-    #: YYYYMMDDHHmmss in East Africa Time, as text (the number overflows 32-bit ints).
+    #: as sent, as text: YYYYMMDDHHmmss in East Africa Time from Safaricom (a number that
+    #: overflows 32-bit ints), other shapes from look-alikes; None when missing.
     transaction_date: str | None
     #: 12-digit MSISDN as text, or None when absent or not 12 digits (e.g. masked).
     phone: str | None
+    #: the PhoneNumber value as sent (masked, short, ...), kept as evidence; None when absent.
+    phone_as_sent: str | None
     raw: Mapping[str, Any] = field(repr=False, compare=False)
 
 
@@ -126,9 +141,11 @@ class CallbackParseError(ValueError):
 def parse_stk_callback(body: bytes | str | Mapping[str, Any]) -> StkCallback:
     """Parse ``{"Body": {"stkCallback": ...}}``; raises only CallbackParseError.
 
-    Tolerates what real callbacks do: ResultCode as number or text, Amount as 1 / 1.0 /
-    "1.00", metadata items in any order, Balance without Value, unknown extra fields.
-    A success without CallbackMetadata parses (receipt None); the caller decides.
+    Tolerates what real callbacks and look-alikes do: ResultCode as number or text, Amount
+    as 1 / 1.0 / "1.00", metadata items in any order, Balance without Value, unknown extra
+    fields, no MerchantRequestID, TransactionDate as a number or text of any shape or
+    missing, PhoneNumber masked or missing. A success without CallbackMetadata parses
+    (receipt None); the caller decides. Refuses what would not fit PesaDesk's columns.
     """
     try:
         return _parse(body)
@@ -146,8 +163,12 @@ def _parse(body: bytes | str | Mapping[str, Any]) -> StkCallback:
     if not isinstance(cb, Mapping):
         raise CallbackParseError("missing or invalid 'Body.stkCallback' object")
 
-    merchant_request_id = _required_text(cb, "MerchantRequestID")
+    merchant_request_id = _optional_text(cb.get("MerchantRequestID"), "MerchantRequestID")
     checkout_request_id = _required_text(cb, "CheckoutRequestID")
+    if len(checkout_request_id) > CHECKOUT_ID_MAX:
+        raise CallbackParseError(f"'CheckoutRequestID' is longer than {CHECKOUT_ID_MAX} characters")
+    if merchant_request_id is not None and len(merchant_request_id) > CHECKOUT_ID_MAX:
+        raise CallbackParseError(f"'MerchantRequestID' is longer than {CHECKOUT_ID_MAX} characters")
     result_code = _result_code(cb.get("ResultCode"))
     result_desc = cb.get("ResultDesc", "")
     if result_desc is None:
@@ -165,6 +186,7 @@ def _parse(body: bytes | str | Mapping[str, Any]) -> StkCallback:
         receipt_number=_receipt(items.get("MpesaReceiptNumber")),
         transaction_date=_transaction_date(items.get("TransactionDate")),
         phone=_phone(items.get("PhoneNumber")),
+        phone_as_sent=_as_sent(items.get("PhoneNumber")),
         raw=doc,
     )
 
@@ -197,6 +219,28 @@ def _required_text(obj: Mapping[str, Any], name: str) -> str:
     return value.strip()
 
 
+def _optional_text(value: Any, name: str) -> str | None:
+    """Text, or a number written as text; None when missing, empty or of another type (the
+    raw body keeps whatever was sent)."""
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, int):
+        if value.bit_length() > 64:
+            raise CallbackParseError(f"'{name}' is implausibly large")
+        return str(value)
+    if isinstance(value, str):
+        return value.strip() or None
+    return None
+
+
+def _as_sent(value: Any) -> str | None:
+    """A metadata value as text for the record, whatever its type; None when absent."""
+    if value is None:
+        return None
+    text = value if isinstance(value, str) else json.dumps(value)
+    return text[:_PHONE_AS_SENT_MAX]
+
+
 def _result_code(value: Any) -> str:
     # Number in callbacks, text in queries, sometimes non-numeric ("SFC_IC0003").
     if isinstance(value, bool) or value is None:
@@ -209,6 +253,8 @@ def _result_code(value: Any) -> str:
         raise CallbackParseError("'ResultCode' is implausibly large")
     if isinstance(value, int | str):
         code = normalize_code(value)
+        if len(code) > RESULT_CODE_MAX:
+            raise CallbackParseError(f"'ResultCode' is longer than {RESULT_CODE_MAX} characters")
         if code:
             return code
     raise CallbackParseError("'ResultCode' is missing or not a number/text")
@@ -248,8 +294,8 @@ def _amount(value: Any) -> int | None:
     elif isinstance(value, float):
         if not math.isfinite(value) or not value.is_integer():
             raise CallbackParseError("'Amount' must be a whole number of shillings")
-        if abs(value) > _AMOUNT_CEILING:
-            raise CallbackParseError("'Amount' is implausibly large")
+        if abs(value) >= AMOUNT_LIMIT:
+            raise CallbackParseError(f"'Amount' must be below {AMOUNT_LIMIT}")
         amount = int(value)
     elif isinstance(value, str):
         try:
@@ -260,7 +306,7 @@ def _amount(value: Any) -> int | None:
             raise CallbackParseError("'Amount' is not a number")
         # adjusted() is the decimal exponent; unlike abs() it cannot overflow the context.
         if dec.adjusted() > 12:
-            raise CallbackParseError("'Amount' is implausibly large")
+            raise CallbackParseError(f"'Amount' must be below {AMOUNT_LIMIT}")
         if dec != dec.to_integral_value():
             raise CallbackParseError("'Amount' must be a whole number of shillings")
         amount = int(dec)
@@ -268,8 +314,8 @@ def _amount(value: Any) -> int | None:
         raise CallbackParseError("'Amount' must be a number")
     if amount <= 0:
         raise CallbackParseError("'Amount' must be positive")
-    if amount > _AMOUNT_CEILING:
-        raise CallbackParseError("'Amount' is implausibly large")
+    if amount >= AMOUNT_LIMIT:
+        raise CallbackParseError(f"'Amount' must be below {AMOUNT_LIMIT}")
     return amount
 
 
@@ -278,7 +324,10 @@ def _receipt(value: Any) -> str | None:
         return None
     if not isinstance(value, str):
         raise CallbackParseError("'MpesaReceiptNumber' must be text")
-    return value.strip() or None
+    receipt = value.strip()
+    if len(receipt) > RECEIPT_MAX:
+        raise CallbackParseError(f"'MpesaReceiptNumber' is longer than {RECEIPT_MAX} characters")
+    return receipt or None
 
 
 def _digits_text(value: Any, name: str) -> str | None:
@@ -302,16 +351,31 @@ def _digits_text(value: Any, name: str) -> str | None:
 
 
 def _transaction_date(value: Any) -> str | None:
-    text = _digits_text(value, "TransactionDate")
-    if text is None or text == "":
+    """As sent, as text. Safaricom sends a YYYYMMDDHHmmss number; look-alikes send text such
+    as "2023-04-26 12:30:00". Neither identifies the payment, so an odd shape is kept, not
+    refused (app.filters.paid_at reads the shapes it knows)."""
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        return None  # missing, or of no usable type: the raw body keeps it
+    try:
+        text = _digits_text(value, "TransactionDate")
+    except CallbackParseError:
+        text = str(value)  # 1.5, 1e300: odd, but not ours to refuse
+    if not text:
         return None
-    if not _TIMESTAMP.fullmatch(text):
-        raise CallbackParseError("'TransactionDate' must be YYYYMMDDHHmmss")
+    if len(text) > TRANSACTION_DATE_MAX:
+        raise CallbackParseError(
+            f"'TransactionDate' is longer than {TRANSACTION_DATE_MAX} characters"
+        )
     return text
 
 
 def _phone(value: Any) -> str | None:
-    text = _digits_text(value, "PhoneNumber")
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        return None
+    try:
+        text = _digits_text(value, "PhoneNumber")
+    except CallbackParseError:
+        return None  # 2547e11, 1.5...: not a phone we can use; phone_as_sent keeps it
     # Not an error: Safaricom masks MSISDNs elsewhere (C2B) and may start doing so here.
     # Refusing the whole callback over the phone would lose a payment; raw keeps the value.
     if text is None or not _PHONE.fullmatch(text):

@@ -19,18 +19,19 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta
 
 from flask import current_app
-from sqlalchemy import delete, insert, or_, select, update
+from sqlalchemy import and_, delete, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
+from app.callbacks import inbox
 from app.crypto import SecretUnavailable
-from app.daraja.errors import DarajaError, DarajaThrottled
+from app.daraja.errors import DarajaBadRequest, DarajaError, DarajaThrottled
 from app.daraja.schemas import StkQueryResult
 from app.extensions import db
 from app.models import Payment, PaymentQuery, Till
-from app.models.types import utcnow
-from app.payments import tills
+from app.models.types import db_now, utcnow
+from app.payments import service, tills
 from app.payments.service import Outcome, apply_event, give_up_stale
-from app.payments.states import Status
+from app.payments.states import POLLED, RECONCILED, Source, Status
 
 log = logging.getLogger(__name__)
 
@@ -46,18 +47,17 @@ BUDGET_BURST_SECONDS = 1.0
 BATCH = 50
 WORKER = f"{socket.gethostname()}:{os.getpid()}"
 
-PENDING = (Status.PENDING,)
-RECONCILING = (Status.UNCONFIRMED, Status.UNKNOWN)
-
 
 def poll_pending(now: datetime | None = None) -> dict[str, int]:
-    """Query due payments whose customer may still be on the prompt."""
-    return _poll(PENDING, now)
+    """Query due payments whose customer may still be on the prompt, and the CheckoutRequestIDs
+    that callbacks claim for unknown pushes (a cashier is probably waiting on those)."""
+    return _poll(POLLED, now, candidates=True)
 
 
 def reconcile(now: datetime | None = None) -> dict[str, int]:
-    """Keep asking about unconfirmed and unknown payments until RECONCILE_FOR has passed."""
-    return _poll(RECONCILING, now)
+    """Keep asking about unconfirmed and unknown payments until RECONCILE_FOR has passed;
+    for an unknown one, the CheckoutRequestID a callback claimed is what we ask about."""
+    return _poll(RECONCILED, now)
 
 
 def expire_stale(now: datetime | None = None) -> dict[str, int]:
@@ -66,8 +66,8 @@ def expire_stale(now: datetime | None = None) -> dict[str, int]:
 
 
 def poll_payments(now: datetime | None = None) -> dict[str, int]:
-    """Everything the scheduler does, once, in order (for the CLI and tests)."""
-    now = now or utcnow()
+    """Everything the poller does, once, in order (for the CLI and tests)."""
+    now = now or db_now()
     counts = expire_stale(now)
     for part in (poll_pending(now), reconcile(now)):
         for key, value in part.items():
@@ -75,10 +75,13 @@ def poll_payments(now: datetime | None = None) -> dict[str, int]:
     return counts
 
 
-def _poll(statuses: Iterable[Status], now: datetime | None) -> dict[str, int]:
-    now = now or utcnow()
+def _poll(
+    statuses: Iterable[Status], now: datetime | None, *, candidates: bool = False
+) -> dict[str, int]:
+    # The database's clock, like the one that stamped next_query_at (app.models.types.db_now).
+    now = now or db_now()
     counts = {"queried": 0, "settled": 0}
-    for payment_id, slot in _claim_due(list(statuses), now):
+    for payment_id, slot in _claim_due(list(statuses), now, candidates):
         if not _take_budget(payment_id, now):
             _release(payment_id, slot, now + timedelta(seconds=1))
             continue
@@ -88,13 +91,27 @@ def _poll(statuses: Iterable[Status], now: datetime | None) -> dict[str, int]:
     return counts
 
 
-def _due(statuses: list[Status], now: datetime):
+def _due(statuses: list[Status], now: datetime, candidates: bool):
     throttled_tills = select(Till.id).where(Till.backoff_until > now)
+    in_scope = Payment.status.in_([str(s) for s in statuses])
+    if candidates:
+        in_scope = or_(
+            in_scope,
+            and_(
+                Payment.status == Status.UNKNOWN,
+                Payment.checkout_request_id.is_(None),
+                Payment.candidate_checkout_id.is_not(None),
+            ),
+        )
     return (
         select(Payment.id, Payment.next_query_at)
         .where(
-            Payment.status.in_([str(s) for s in statuses]),
-            Payment.checkout_request_id.is_not(None),
+            in_scope,
+            # Something to ask with: our id, or the one a callback claims (to confirm it).
+            or_(
+                Payment.checkout_request_id.is_not(None),
+                Payment.candidate_checkout_id.is_not(None),
+            ),
             Payment.next_query_at <= now,
             Payment.till_id.not_in(throttled_tills),
         )
@@ -103,12 +120,16 @@ def _due(statuses: list[Status], now: datetime):
     )
 
 
-def _claim_due(statuses: list[Status], now: datetime) -> list[tuple[int, datetime]]:
+def _claim_due(
+    statuses: list[Status], now: datetime, candidates: bool = False
+) -> list[tuple[int, datetime]]:
     """Claim due payments for this process; returns (payment id, slot) pairs."""
     lease = now + timedelta(seconds=LEASE_SECONDS)
     if db.engine.dialect.name == "postgresql":
         # Rows another process has locked are skipped, not waited for.
-        rows = db.session.execute(_due(statuses, now).with_for_update(skip_locked=True)).all()
+        rows = db.session.execute(
+            _due(statuses, now, candidates).with_for_update(skip_locked=True)
+        ).all()
         claimed = []
         for payment_id, slot in rows:
             if _log_query(payment_id, slot):
@@ -117,12 +138,12 @@ def _claim_due(statuses: list[Status], now: datetime) -> list[tuple[int, datetim
             db.session.execute(
                 update(Payment)
                 .where(Payment.id.in_([pid for pid, _ in claimed]))
-                .values(next_query_at=lease, lease_owner=WORKER, lease_until=lease)
+                .values(next_query_at=lease, lease_owner=WORKER)
                 .execution_options(synchronize_session=False)
             )
         db.session.commit()
         return claimed
-    rows = db.session.execute(_due(statuses, now)).all()
+    rows = db.session.execute(_due(statuses, now, candidates)).all()
     db.session.rollback()
     claimed = []
     for payment_id, slot in rows:
@@ -130,7 +151,7 @@ def _claim_due(statuses: list[Status], now: datetime) -> list[tuple[int, datetim
         won = db.session.execute(
             update(Payment)
             .where(Payment.id == payment_id, Payment.next_query_at == slot)
-            .values(next_query_at=lease, lease_owner=WORKER, lease_until=lease)
+            .values(next_query_at=lease, lease_owner=WORKER)
             .execution_options(synchronize_session=False)
         ).rowcount
         if won == 1 and _log_query(payment_id, slot):
@@ -164,7 +185,7 @@ def _take_budget(payment_id: int, now: datetime) -> bool:
             select(Till.query_slot_at, Till.query_budget_per_s).where(Till.id == till_id)
         ).one()
         step = 1.0 / max(till.query_budget_per_s, 0.01)
-        current = utcnow()
+        current = db_now()  # every scheduler process shares the budget on one clock
         start = max(till.query_slot_at or current, current)
         if start > current + timedelta(seconds=BUDGET_BURST_SECONDS):
             db.session.rollback()
@@ -200,7 +221,7 @@ def _release(payment_id: int, slot: datetime, at: datetime) -> None:
     db.session.execute(
         update(Payment)
         .where(Payment.id == payment_id, Payment.lease_owner == WORKER)
-        .values(next_query_at=at, lease_owner=None, lease_until=None)
+        .values(next_query_at=at, lease_owner=None)
         .execution_options(synchronize_session=False)
     )
     db.session.commit()
@@ -209,12 +230,21 @@ def _release(payment_id: int, slot: datetime, at: datetime) -> None:
 def _query_one(payment_id: int, slot: datetime, now: datetime) -> bool:
     payment = db.session.get(Payment, payment_id, populate_existing=True)
     till = payment.till
+    # Without an id of our own, we ask about the one a callback claims: the answer decides.
+    asked = payment.checkout_request_id or payment.candidate_checkout_id
+    confirming = payment.checkout_request_id is None
     try:
-        result = tills.client_for(till).stk_query(
-            till.shortcode, tills.passkey(till), payment.checkout_request_id
-        )
+        result = tills.client_for(till).stk_query(till.shortcode, tills.passkey(till), asked)
     except (DarajaError, SecretUnavailable) as exc:
         log.warning("query for payment %s failed: %r", payment_id, exc)
+        if confirming and isinstance(exc, DarajaBadRequest) and exc.field == "CheckoutRequestID":
+            # Daraja does not know this id on our shortcode: the claim was not a push of ours.
+            _finish_query(payment_id, slot, now, "refuted")
+            why = f"Daraja does not know it on shortcode {till.shortcode} ({exc.error_code})"
+            service.refute_candidate(payment_id, asked, why)
+            inbox.refute(asked, why)
+            _release_lease(payment_id)
+            return False
         throttled = isinstance(exc, DarajaThrottled)
         if throttled:
             _back_off_till(till.id, now)
@@ -225,19 +255,42 @@ def _query_one(payment_id: int, slot: datetime, now: datetime) -> bool:
         _finish_query(payment_id, slot, now, "pending")
         _reschedule(payment_id, now)
         return False
+    if result.checkout_request_id != asked:
+        # An answer about another checkout (a faulty gateway or a look-alike) settles nothing.
+        _finish_query(payment_id, slot, now, "mismatch")
+        service.record_query_mismatch(
+            payment_id, asked, result.checkout_request_id, result.result_code
+        )
+        _reschedule(payment_id, now)
+        return False
     _finish_query(payment_id, slot, now, f"final:{result.result_code}"[:48])
-    apply_event(payment_id, query_outcome(result), now=now)
+    if confirming:
+        service.confirm_candidate(payment_id, asked, query_outcome(result), now=now)
+        # The callbacks that claimed it bring their receipt, or are refuted by this answer.
+        inbox.settle_candidates(asked)
+    else:
+        apply_event(payment_id, query_outcome(result), now=now)
     return True
 
 
 def query_outcome(result: StkQueryResult) -> Outcome:
     """A final query answer, as the same kind of Outcome a callback produces."""
     return Outcome.final(
-        "query",
+        Source.QUERY,
         result.result_code or "",
         result_desc=result.result_desc,
         note="paid (learned by query; receipt pending)" if result.result_code == "0" else None,
     )
+
+
+def _release_lease(payment_id: int) -> None:
+    db.session.execute(
+        update(Payment)
+        .where(Payment.id == payment_id, Payment.lease_owner == WORKER)
+        .values(lease_owner=None)
+        .execution_options(synchronize_session=False)
+    )
+    db.session.commit()
 
 
 def _finish_query(payment_id: int, slot: datetime, now: datetime, answer: str) -> None:
@@ -249,7 +302,7 @@ def _finish_query(payment_id: int, slot: datetime, now: datetime, answer: str) -
     db.session.execute(
         update(Payment)
         .where(Payment.id == payment_id)
-        .values(query_count=Payment.query_count + 1, last_queried_at=now)
+        .values(query_count=Payment.query_count + 1)
         .execution_options(synchronize_session=False)
     )
     db.session.commit()
@@ -291,7 +344,6 @@ def _reschedule(payment_id: int, now: datetime, *, throttled: bool = False) -> N
         .values(
             next_query_at=None if next_at > horizon else next_at,
             lease_owner=None,
-            lease_until=None,
         )
         .execution_options(synchronize_session=False)
     )

@@ -9,6 +9,12 @@ from typing import Any
 from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from app.daraja.schemas import (
+    CHECKOUT_ID_MAX,
+    RECEIPT_MAX,
+    RESULT_CODE_MAX,
+    TRANSACTION_DATE_MAX,
+)
 from app.extensions import db
 from app.models.types import UTCDateTime, utcnow
 
@@ -41,17 +47,22 @@ class Payment(db.Model):
     transaction_desc: Mapped[str] = mapped_column(String(13))
     #: see app.payments.states.Status; changed only by app.payments.service
     status: Mapped[str] = mapped_column(String(16), default="initiating")
-    merchant_request_id: Mapped[str | None] = mapped_column(String(64))
-    checkout_request_id: Mapped[str | None] = mapped_column(String(64), unique=True)
+    merchant_request_id: Mapped[str | None] = mapped_column(String(CHECKOUT_ID_MAX))
+    checkout_request_id: Mapped[str | None] = mapped_column(String(CHECKOUT_ID_MAX), unique=True)
+    #: a CheckoutRequestID that a callback matched only by phone, amount and time claims for
+    #: this payment (its push answer was lost); believed only once an STK query on our
+    #: shortcode confirms it, then moved to checkout_request_id
+    candidate_checkout_id: Mapped[str | None] = mapped_column(String(CHECKOUT_ID_MAX))
     #: final ResultCode as text (callbacks send a number, queries a string, some are 'SFC_IC0003')
-    result_code: Mapped[str | None] = mapped_column(String(16))
+    result_code: Mapped[str | None] = mapped_column(String(RESULT_CODE_MAX))
     result_desc: Mapped[str | None] = mapped_column(Text)
     #: Daraja's errorCode/errorMessage when the push itself was refused or failed
     push_error_code: Mapped[str | None] = mapped_column(String(32))
     push_error_message: Mapped[str | None] = mapped_column(Text)
-    receipt_number: Mapped[str | None] = mapped_column(String(20), unique=True)
-    #: TransactionDate from the callback, YYYYMMDDHHmmss in Africa/Nairobi, as sent
-    mpesa_transaction_date: Mapped[str | None] = mapped_column(String(14))
+    receipt_number: Mapped[str | None] = mapped_column(String(RECEIPT_MAX), unique=True)
+    #: TransactionDate from the callback as sent: YYYYMMDDHHmmss in Africa/Nairobi from
+    #: Safaricom, other shapes from look-alikes (see app.filters.paid_at)
+    mpesa_transaction_date: Mapped[str | None] = mapped_column(String(TRANSACTION_DATE_MAX))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
     pushed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
@@ -59,10 +70,9 @@ class Payment(db.Model):
     #: when the status poller should next ask Daraja; NULL = nothing left to ask
     next_query_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     query_count: Mapped[int] = mapped_column(default=0)
-    last_queried_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
-    #: which scheduler process holds this payment's current query slot, and until when
+    #: which scheduler process holds this payment's current query slot (the lease ends at
+    #: next_query_at, which the claim moved forward)
     lease_owner: Mapped[str | None] = mapped_column(String(64))
-    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
     #: optimistic lock: concurrent writers (callback vs poller) cannot both apply a change
     version: Mapped[int] = mapped_column(default=1)
 
@@ -82,15 +92,15 @@ class PaymentEvent(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     payment_id: Mapped[int] = mapped_column(ForeignKey("payments.id"), index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
-    #: push, callback, query, expiry, manual
+    #: an app.payments.states.Source
     source: Mapped[str] = mapped_column(String(16))
-    #: the Event kind from app.payments.states
+    #: an app.payments.states.Event (it went through the table) or Mark (recorded only)
     kind: Mapped[str] = mapped_column(String(24))
     from_status: Mapped[str | None] = mapped_column(String(16))
     to_status: Mapped[str] = mapped_column(String(16))
     #: True when the event was recorded but contradicted what we already knew
     conflict: Mapped[bool] = mapped_column(default=False)
-    result_code: Mapped[str | None] = mapped_column(String(16))
+    result_code: Mapped[str | None] = mapped_column(String(RESULT_CODE_MAX))
     note: Mapped[str | None] = mapped_column(Text)
     data: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     #: the stored callback that carried this event, if any

@@ -6,6 +6,7 @@ import secrets
 from datetime import datetime
 
 from sqlalchemy import CheckConstraint, LargeBinary, String
+from sqlalchemy import false as sa_false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.extensions import db
@@ -15,6 +16,10 @@ ENVIRONMENTS = ("simulator", "sandbox", "production")
 TILL_TYPES = ("paybill", "till")
 
 
+def _one_of(column: str, values: tuple[str, ...]) -> str:
+    return f"{column} IN ({', '.join(repr(v) for v in values)})"
+
+
 def new_callback_token() -> str:
     return secrets.token_urlsafe(24)
 
@@ -22,10 +27,8 @@ def new_callback_token() -> str:
 class Till(db.Model):
     __tablename__ = "tills"
     __table_args__ = (
-        CheckConstraint("till_type IN ('paybill', 'till')", name="till_type"),
-        CheckConstraint(
-            "environment IN ('simulator', 'sandbox', 'production')", name="environment"
-        ),
+        CheckConstraint(_one_of("till_type", TILL_TYPES), name="till_type"),
+        CheckConstraint(_one_of("environment", ENVIRONMENTS), name="environment"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -48,6 +51,9 @@ class Till(db.Model):
     callback_token: Mapped[str] = mapped_column(String(64), unique=True, default=new_callback_token)
     #: most STK queries per second this till may send (Daraja's limits are not published)
     query_budget_per_s: Mapped[float] = mapped_column(default=2.0, server_default="2")
+    #: accept numbers on other networks' prefixes (customers who ported their number to
+    #: Safaricom); off, such numbers are refused before anything is sent
+    allow_ported_numbers: Mapped[bool] = mapped_column(default=False, server_default=sa_false())
     #: after a spike-arrest or quota answer, no query for this till before this instant
     backoff_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
     #: the next instant at which this till's query budget allows a query (shared by processes)

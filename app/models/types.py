@@ -34,3 +34,24 @@ class UTCDateTime(TypeDecorator[datetime]):
         if value.tzinfo is None:
             return value.replace(tzinfo=UTC)
         return value.astimezone(UTC)
+
+
+def db_now() -> datetime:
+    """The database's clock, as an aware UTC instant.
+
+    Decisions that compare a stored time with "now" (give up on a push, query it now) use
+    this, and the times they compare are stamped with it: a scheduler on a host whose clock
+    runs ahead of the web workers' must not give up on a push that is still in flight.
+    SQLite runs inside our own process, so its clock is this host's (still read from SQLite,
+    not from Python, so that a test can move Python's clock alone).
+    """
+    from sqlalchemy import func, select, text
+
+    from app.extensions import db
+
+    if db.engine.dialect.name == "postgresql":
+        # statement_timestamp(), not now(): now() is frozen at the start of the transaction.
+        value = db.session.execute(select(func.statement_timestamp())).scalar_one()
+        return value.astimezone(UTC)
+    stamp = db.session.execute(text("SELECT strftime('%Y-%m-%d %H:%M:%f', 'now')")).scalar_one()
+    return datetime.strptime(stamp, "%Y-%m-%d %H:%M:%S.%f").replace(tzinfo=UTC)

@@ -6,10 +6,15 @@ from datetime import date, timedelta
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_login import current_user
+from markupsafe import Markup
 
 from app.auth.roles import role_required
 from app.extensions import db
 from app.models import Payment, Role
+from app.payments.service import Applied, ResolveError, attach_receipt, resolve_manually
+from app.payments.states import RESOLVABLE_BY_HAND
+from app.reports.flags import LABELS as FLAG_LABELS
+from app.reports.flags import flags_for
 from app.reports.queries import day_payments, day_totals
 from app.timeutil import today_nairobi
 
@@ -25,13 +30,16 @@ def report():
         day = date.fromisoformat(request.args.get("date") or today.isoformat())
     except ValueError:
         day, error = today, "That is not a date; showing today."
+    payments = day_payments(day)
     return render_template(
         "owner/report.html",
         day=day,
         today=today,
         prev_day=day - timedelta(days=1),
         next_day=day + timedelta(days=1),
-        payments=day_payments(day),
+        payments=payments,
+        flags=flags_for(payments),
+        flag_labels=FLAG_LABELS,
         totals=day_totals(day),
         error=error,
     )
@@ -42,26 +50,64 @@ def report():
 def payment(payment_id: int):
     """One payment and every event that happened to it, conflicts included."""
     p = db.get_or_404(Payment, payment_id)
-    return render_template("owner/payment.html", p=p)
+    return render_template(
+        "owner/payment.html",
+        p=p,
+        flags=flags_for([p])[p.id],
+        flag_labels=FLAG_LABELS,
+        resolvable_by_hand=RESOLVABLE_BY_HAND,
+    )
+
+
+def _refusal(exc: ResolveError) -> Markup:
+    """The refusal, with a link to the payment that already holds the receipt, if that is why."""
+    if exc.other_payment_id is None:
+        return Markup.escape(str(exc))
+    link = url_for("owner.payment", payment_id=exc.other_payment_id)
+    return Markup('{} <a href="{}">Open payment {}</a>.').format(
+        str(exc), link, exc.other_payment_id
+    )
 
 
 @bp.post("/payments/<int:payment_id>/resolve")
 @role_required(Role.ADMIN)
 def resolve(payment_id: int):
     """An admin settles an unknown/unconfirmed payment after checking the M-PESA statement."""
-    from app.payments.service import ResolveError, resolve_manually
-
     p = db.get_or_404(Payment, payment_id)
     try:
-        resolve_manually(
+        applied = resolve_manually(
             p,
             current_user,
             paid=request.form.get("outcome") == "paid",
-            receipt=request.form.get("receipt", ""),
-            note=request.form.get("note", ""),
+            receipt=request.form.get("receipt", "")[:40],
+            note=request.form.get("note", "")[:400],
         )
     except ResolveError as exc:
-        flash(str(exc), "error")
+        flash(_refusal(exc), "error")
     else:
-        flash("Payment resolved.", "info")
+        p = db.session.get(Payment, payment_id, populate_existing=True)
+        if applied is Applied.MOVED:
+            flash(f"Payment resolved: now {p.status}.", "info")
+        else:
+            # Something got there first (a callback, the poller) or the fact contradicts it.
+            flash(f"Nothing changed: the payment is {p.status}. See its timeline.", "error")
+    return redirect(url_for("owner.payment", payment_id=payment_id))
+
+
+@bp.post("/payments/<int:payment_id>/receipt")
+@role_required(Role.ADMIN)
+def add_receipt(payment_id: int):
+    """An admin types the receipt of a paid payment whose receipt never came (query-only)."""
+    p = db.get_or_404(Payment, payment_id)
+    try:
+        attach_receipt(
+            p,
+            current_user,
+            receipt=request.form.get("receipt", "")[:40],
+            note=request.form.get("note", "")[:400],
+        )
+    except ResolveError as exc:
+        flash(_refusal(exc), "error")
+    else:
+        flash("Receipt attached.", "info")
     return redirect(url_for("owner.payment", payment_id=payment_id))

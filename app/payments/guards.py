@@ -15,9 +15,10 @@ from flask import current_app
 from sqlalchemy import func, select
 
 from app.extensions import db
+from app.i18n import N_
 from app.models import Payment
-from app.payments.rules import N_, InputError
-from app.payments.states import Status
+from app.payments.rules import InputError
+from app.payments.states import MAY_HAVE_PROMPT, Status
 
 LIVE_PROMPT_SECONDS = 60
 SAME_AMOUNT_SECONDS = 120
@@ -56,7 +57,7 @@ def wait_before_push(phone: str, amount: int, now: datetime) -> Wait | None:
         select(func.max(Payment.pushed_at)).where(
             Payment.phone == phone,
             # A timed-out push (unknown) may well have put a prompt on the phone.
-            Payment.status.in_([Status.INITIATING, Status.PENDING, Status.UNKNOWN]),
+            Payment.status.in_(MAY_HAVE_PROMPT),
             Payment.pushed_at > live_since,
         )
     ).scalar()

@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from flask_babel import gettext
 from markupsafe import Markup, escape
 
-from app.daraja.codes import N_, describe
+from app.daraja.codes import normalize_code
+from app.i18n import N_
 from app.models import Payment
 from app.payments import guards
 from app.payments.states import Status
@@ -55,10 +56,52 @@ UNKNOWN = N_(
     "No answer from M-PESA: the prompt may have reached the phone. Ask the customer "
     "before sending again — do not send twice if they were charged."
 )
+PUSH_NOT_RECORDED = N_(
+    "M-PESA took the prompt, but PesaDesk could not save its answer (database unavailable). "
+    "It will be recorded by itself: do not send again."
+)
 CANCELLED_HERE = N_(
     "Cancelled here. M-PESA cannot withdraw the prompt: if the customer still pays, "
     "this row will say so."
 )
+
+
+# What the cashier is told for each ResultCode (meanings: app.daraja.codes, docs/daraja.md §7).
+_CONFIG_MESSAGE = N_("Payment setup error. Contact support.")
+_SEND_FAILED_MESSAGE = N_("Couldn't reach the customer's phone. Resend.")
+_GENERIC_MESSAGE = N_("Payment failed. Resend or use another method.")
+RESULT_MESSAGES: dict[str, str] = {
+    "0": N_("Payment received."),
+    "1": N_("Customer's M-PESA balance is too low. Ask them to top up, then resend."),
+    "2": N_("Amount is below the M-PESA minimum."),
+    "3": N_("Amount is above the M-PESA limit per payment. Split the bill."),
+    "4": N_("Customer has reached their daily M-PESA limit. Use another method."),
+    "8": N_("Our M-PESA account can't accept more right now. Call the supervisor."),
+    "17": N_("Duplicate payment blocked. Wait 2 minutes before retrying."),
+    "26": N_("M-PESA is busy. Try again in a minute."),
+    "1001": N_("Customer has another M-PESA request open. Ask them to close it, then resend."),
+    "1019": N_("Request expired. Resend and ask the customer to enter PIN promptly."),
+    "1025": _SEND_FAILED_MESSAGE,
+    "9999": _SEND_FAILED_MESSAGE,
+    "1032": N_("Customer cancelled on their phone."),
+    "1037": N_(
+        "Customer's phone not reachable. Ask them to check signal/unlock phone, then resend."
+    ),
+    "2001": N_("Wrong PIN entered. Resend and ask customer to retry carefully."),
+    "2028": _CONFIG_MESSAGE,
+    "8006": N_("Customer's M-PESA is locked. They must call Safaricom (100/200)."),
+    "SFC_IC0003": _CONFIG_MESSAGE,
+    "1101": _CONFIG_MESSAGE,
+}
+
+
+def result_message(code: str | int | None) -> str:
+    """The English msgid for a ResultCode; unknown codes get the generic failure."""
+    try:
+        key = normalize_code(code) if code is not None else ""
+    except TypeError:
+        key = ""
+    return RESULT_MESSAGES.get(key, _GENERIC_MESSAGE)
 
 
 def status_label(status: str) -> str:
@@ -78,13 +121,13 @@ def cashier_message(p: Payment) -> str:
         return gettext(ENTER_PIN)
     if status is Status.PAID:
         if p.receipt_number:
-            return gettext(describe("0").cashier_message)
+            return gettext(result_message("0"))
         # The status query confirms payment but carries no receipt; a late callback may.
         return gettext(
             "Payment received (confirmed by M-PESA; no receipt number yet: see the customer's SMS)."
         )
     if status is Status.FAILED:
-        return gettext(describe(p.result_code or "").cashier_message)
+        return gettext(result_message(p.result_code))
     if status is Status.REJECTED:
         message = _PUSH_ERRORS.get(p.push_error_code or "")
         if message:

@@ -4,23 +4,27 @@ from __future__ import annotations
 
 import re
 
+from app.i18n import N_
+from app.payments import prefixes
+
 ACCEPTED_PHONE_FORMS = "07XXXXXXXX, 01XXXXXXXX, 7XXXXXXXX, 1XXXXXXXX, 2547XXXXXXXX or +2547XXXXXXXX"
 _SEPARATORS = re.compile(r"[\s\-]")
-# Safaricom mobile ranges are 07xx and 01xx; anything else (landlines 020, other countries)
-# cannot receive an STK prompt.
-_LOCAL = re.compile(r"0?([17]\d{8})")
-_INTL = re.compile(r"\+?254([17]\d{8})")
+# Kenyan mobile numbers are 07xx and 01xx; anything else (landlines 020, other countries)
+# cannot receive an STK prompt. [0-9], never \d: \d also takes Arabic-Indic, fullwidth and
+# other Unicode digits, which a cashier cannot tell apart and M-Pesa would never accept.
+_LOCAL = re.compile(r"0?([17][0-9]{8})")
+_INTL = re.compile(r"\+?254([17][0-9]{8})")
 _AMOUNT = re.compile(r"[0-9]+")
+# Commas are only read as thousands separators when they group exactly that way ("1,500",
+# "1,234,567"). "150,00" or "1,5" is a decimal comma (as typed on many phones): reading it as
+# 15000 or 15 would charge the wrong amount, so it is refused like "150.50".
+_THOUSANDS = re.compile(r"[0-9]{1,3}(?:,[0-9]{3})+")
+_DECIMAL_LIKE = re.compile(r"[0-9,.]*[0-9][0-9,.]*")
 # AccountReference/TransactionDesc: special characters such as @ # & are reported to break
 # the request, and the text is shown in the customer's prompt.
 _SAFE_TEXT = re.compile(r"[A-Za-z0-9 .\-]*")
 ACCOUNT_REFERENCE_MAX = 12
 TRANSACTION_DESC_MAX = 13
-
-
-def N_(msgid: str) -> str:
-    """Mark a message for translation; the UI translates it (app.payments.messages)."""
-    return msgid
 
 
 class InputError(ValueError):
@@ -34,8 +38,22 @@ class InputError(ValueError):
         self.params = params
 
 
-def normalise_phone(raw: str | None) -> str:
-    """Return the 12-digit MSISDN (2547XXXXXXXX / 2541XXXXXXXX) or raise InputError."""
+def _not_safaricom(raw: str | None) -> InputError:
+    return InputError(
+        N_("“%(raw)s” is not a Safaricom mobile number. Use %(forms)s."),
+        field="phone",
+        raw=(raw or "").strip(),
+        forms=ACCEPTED_PHONE_FORMS,
+    )
+
+
+def normalise_phone(raw: str | None, *, allow_ported: bool = False) -> str:
+    """Return the 12-digit MSISDN (2547XXXXXXXX / 2541XXXXXXXX) or raise InputError.
+
+    By default the prefix must be one of Safaricom's own ranges: an STK prompt to an Airtel or
+    Telkom line never arrives, and the cashier waits for nothing. `allow_ported` (an admin
+    setting, for customers who moved their number to Safaricom) accepts any Kenyan mobile.
+    """
     text = _SEPARATORS.sub("", raw or "")
     if not text:
         raise InputError(
@@ -45,13 +63,25 @@ def normalise_phone(raw: str | None) -> str:
         )
     match = _INTL.fullmatch(text) or _LOCAL.fullmatch(text)
     if match is None:
+        raise _not_safaricom(raw)
+    msisdn = "254" + match.group(1)
+    if allow_ported:
+        return msisdn
+    network = prefixes.network_for(msisdn)
+    if network is None:
+        raise _not_safaricom(raw)
+    if network != prefixes.SAFARICOM:
         raise InputError(
-            N_("“%(raw)s” is not a Safaricom mobile number. Use %(forms)s."),
+            N_(
+                "“%(raw)s” looks like a number on the %(network)s network: M-PESA prompts "
+                "reach Safaricom lines only. Ask for a Safaricom number, or ask the admin to "
+                "allow ported numbers."
+            ),
             field="phone",
             raw=(raw or "").strip(),
-            forms=ACCEPTED_PHONE_FORMS,
+            network=network,
         )
-    return "254" + match.group(1)
+    return msisdn
 
 
 def parse_amount(raw: str | int | None, maximum: int) -> int:
@@ -61,15 +91,18 @@ def parse_amount(raw: str | int | None, maximum: int) -> int:
     if isinstance(raw, int):
         text = str(raw)
     else:
-        text = (raw or "").strip().replace(",", "")
+        text = (raw or "").strip()
     if not text:
         raise InputError(N_("Enter the amount in whole shillings."), field="amount")
     if text.startswith("-"):
         raise InputError(N_("The amount must be at least KES 1."), field="amount")
+    if _THOUSANDS.fullmatch(text):
+        text = text.replace(",", "")
     if not _AMOUNT.fullmatch(text):
-        if re.fullmatch(r"[0-9]*\.[0-9]+", text):
+        if _DECIMAL_LIKE.fullmatch(text):
+            # ASCII digits with a decimal comma or point, or commas that do not group thousands.
             raise InputError(
-                N_("M-Pesa takes whole shillings only: remove the cents."), field="amount"
+                N_("Whole shillings only, no decimals: M-PESA takes no cents."), field="amount"
             )
         raise InputError(
             N_("Enter the amount in whole shillings, digits only (for example 150)."),

@@ -22,18 +22,29 @@ from typing import Any
 
 from flask import current_app
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm.exc import StaleDataError
 
 from app.crypto import SecretUnavailable
 from app.daraja.codes import describe
 from app.daraja.errors import DarajaError
-from app.daraja.schemas import StkPushRequest
+from app.daraja.schemas import StkPushAccepted, StkPushRequest
 from app.extensions import db
+from app.i18n import N_
 from app.models import Payment, PaymentEvent, Till, User
-from app.models.types import utcnow
-from app.payments import guards, rules, tills
-from app.payments.states import FINAL, Action, Event, Status, next_transition
+from app.models.types import db_now, utcnow
+from app.payments import guards, journal, rules, tills
+from app.payments.states import (
+    FINAL,
+    RESENDABLE,
+    RESOLVABLE_BY_HAND,
+    Action,
+    Event,
+    Mark,
+    Source,
+    Status,
+    next_transition,
+)
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +60,7 @@ class Outcome:
     """A fact learned about a payment, from whichever source."""
 
     event: Event
-    source: str  # push, callback, query, expiry, manual
+    source: Source
     result_code: str | None = None
     result_desc: str | None = None
     receipt_number: str | None = None
@@ -63,7 +74,7 @@ class Outcome:
     raw_callback_id: int | None = None
 
     @classmethod
-    def final(cls, source: str, result_code: str, **fields: Any) -> Outcome:
+    def final(cls, source: Source, result_code: str, **fields: Any) -> Outcome:
         """A final ResultCode from a callback or a query: "0" is success, anything else failure."""
         event = Event.SUCCESS if result_code == "0" else Event.FAILURE
         return cls(event, source, result_code=result_code, **fields)
@@ -71,6 +82,55 @@ class Outcome:
     @property
     def idem_key(self) -> str:
         return f"{self.event}:{self.result_code or ''}:{self.receipt_number or ''}"
+
+
+class PushNotRecorded(RuntimeError):
+    """Daraja answered the push but the database could not record the answer.
+
+    The answer is in the push journal (app.payments.journal) and the log; the push-journal
+    job records it once the database is back. The caller must not send the push again.
+    """
+
+    def __init__(self, payment_id: int, checkout_request_id: str | None) -> None:
+        super().__init__(f"payment {payment_id}: push answer {checkout_request_id} not recorded")
+        self.payment_id = payment_id
+        self.checkout_request_id = checkout_request_id
+
+
+def record(
+    payment: Payment,
+    kind: Event | Mark,
+    source: Source,
+    *,
+    idem_key: str,
+    to_status: str | None = None,
+    conflict: bool = False,
+    result_code: str | None = None,
+    note: str | None = None,
+    data: dict[str, Any] | None = None,
+    raw_callback_id: int | None = None,
+) -> PaymentEvent:
+    """Append one event to a payment's timeline (added to the session, not committed).
+
+    The one place a PaymentEvent is built. `idem_key` is unique per payment, so the same fact
+    recorded twice fails at flush instead of appearing twice.
+    """
+    event = PaymentEvent(
+        payment_id=payment.id,
+        source=source,
+        kind=kind,
+        # The timeline starts from nothing: "created" is the move into the first status.
+        from_status=None if kind is Mark.CREATED else payment.status,
+        to_status=to_status or payment.status,
+        conflict=conflict,
+        result_code=result_code,
+        note=note,
+        data=data or None,
+        raw_callback_id=raw_callback_id,
+        idem_key=idem_key,
+    )
+    db.session.add(event)
+    return event
 
 
 def initiate_payment(
@@ -88,16 +148,27 @@ def initiate_payment(
 
     Returns (payment, created). A repeated idempotency key returns the first payment and
     sends nothing. Raises rules.InputError (guards.TryLater when M-Pesa would refuse it
-    now) before anything is saved or sent. `resend_of` links a new attempt to its sale.
+    now) before anything is saved or sent, and PushNotRecorded when the push went out but
+    its answer could not be saved. `resend_of` links a new attempt to its sale.
     """
-    msisdn = rules.normalise_phone(phone)
+    msisdn = rules.normalise_phone(phone, allow_ported=till.allow_ported_numbers)
     amount_kes = rules.parse_amount(amount, current_app.config["MAX_AMOUNT"])
     account_reference = rules.clean_reference(reference, default="Sale")
     idempotency_key = _scoped_key(cashier, idempotency_key)
     existing = _by_idempotency_key(idempotency_key)
     if existing is not None:
         return existing, False
-    guards.check_before_push(msisdn, amount_kes, now or utcnow())
+    # The database's clock stamps the push, so that every process judges its age alike.
+    now = now or db_now()
+    try:
+        guards.check_before_push(msisdn, amount_kes, now)
+    except guards.TryLater:
+        # A double submit whose twin was saved since we looked: the twin is what the refusal
+        # sees (same phone and amount), and it is the answer.
+        existing = _by_idempotency_key(idempotency_key)
+        if existing is not None:
+            return existing, False
+        raise
 
     payment = Payment(
         till_id=till.id,
@@ -110,22 +181,14 @@ def initiate_payment(
         account_reference=account_reference,
         transaction_desc=rules.clean_description(None),
         status=Status.INITIATING,
+        created_at=now,
         # Stamped before sending, so the guards see a push in flight or timed out too.
-        pushed_at=now or utcnow(),
+        pushed_at=now,
     )
     try:
         db.session.add(payment)
         db.session.flush()  # the unique idempotency key can fail here, not only at commit
-        db.session.add(
-            PaymentEvent(
-                payment_id=payment.id,
-                source="push",
-                kind="created",
-                from_status=None,
-                to_status=Status.INITIATING,
-                idem_key="created",
-            )
-        )
+        record(payment, Mark.CREATED, Source.PUSH, idem_key="created")
         # Durable before the push: if we crash mid-push, the row shows an attempt was made.
         db.session.commit()
     except IntegrityError:
@@ -138,9 +201,6 @@ def initiate_payment(
 
     _push(payment.id)
     return db.session.get(Payment, payment.id), True
-
-
-RESENDABLE = frozenset({Status.FAILED, Status.REJECTED})
 
 
 class CannotResend(rules.InputError):
@@ -159,23 +219,19 @@ def resend_payment(
     if existing is not None:
         return existing, False
     if original.status not in RESENDABLE:
-        raise CannotResend(rules.N_("Only a failed or refused payment can be sent again."))
+        raise CannotResend(N_("Only a failed or refused payment can be sent again."))
     if original.status == Status.FAILED and not describe(original.result_code or "").can_resend:
         # e.g. a locked PIN (8006) or a till set-up error (2028): a new prompt cannot succeed.
-        raise CannotResend(
-            rules.N_("M-PESA cannot take this payment: a new prompt would fail too.")
-        )
+        raise CannotResend(N_("M-PESA cannot take this payment: a new prompt would fail too."))
     attempts = (
         db.session.execute(select(Payment.status).where(Payment.sale_ref == original.sale_ref))
         .scalars()
         .all()
     )
     if Status.PAID in attempts:
-        raise CannotResend(rules.N_("This sale is already paid."))
+        raise CannotResend(N_("This sale is already paid."))
     if any(s not in RESENDABLE for s in attempts):
-        raise CannotResend(
-            rules.N_("Another attempt for this sale is still open; wait for its result.")
-        )
+        raise CannotResend(N_("Another attempt for this sale is still open; wait for its result."))
     return initiate_payment(
         original.till,
         cashier,
@@ -195,16 +251,12 @@ def cancel_locally(payment: Payment, user: User | None, *, now: datetime | None 
         return False
     payment.cancelled_at = now or utcnow()
     payment.cancelled_by_id = user.id if user else None
-    db.session.add(
-        PaymentEvent(
-            payment_id=payment.id,
-            source="manual",
-            kind="cancel_local",
-            from_status=payment.status,
-            to_status=payment.status,
-            note="cancelled at the counter",
-            idem_key="cancel_local",
-        )
+    record(
+        payment,
+        Mark.CANCELLED_HERE,
+        Source.MANUAL,
+        idem_key="cancel_local",
+        note=f"cancelled at the counter by {user.username}" if user else "cancelled here",
     )
     db.session.commit()
     return True
@@ -218,10 +270,43 @@ def _scoped_key(cashier: User | None, key: str) -> str:
 
 
 class ResolveError(ValueError):
-    """A manual resolution that cannot be accepted."""
+    """A manual resolution that cannot be accepted; `other_payment_id` names the payment that
+    already holds the receipt number, when that is the reason."""
+
+    def __init__(self, message: str, *, other_payment_id: int | None = None) -> None:
+        super().__init__(message)
+        self.other_payment_id = other_payment_id
 
 
 _RECEIPT = re.compile(r"[A-Z0-9]{10}")
+
+
+def _clean_receipt(receipt: str) -> str:
+    receipt = receipt.strip().upper()
+    if not _RECEIPT.fullmatch(receipt):
+        raise ResolveError("Enter the M-PESA receipt number from the statement (10 characters).")
+    return receipt
+
+
+def _receipt_holder(receipt: str, payment_id: int) -> int | None:
+    return db.session.execute(
+        select(Payment.id).where(Payment.receipt_number == receipt, Payment.id != payment_id)
+    ).scalar_one_or_none()
+
+
+def _refuse_taken_receipt(receipt: str, payment_id: int) -> None:
+    other = _receipt_holder(receipt, payment_id)
+    if other is not None:
+        raise ResolveError(
+            f"Receipt {receipt} already belongs to payment {other}.", other_payment_id=other
+        )
+
+
+def _clean_note(note: str) -> str:
+    note = " ".join(note.split())[:200]
+    if not note:
+        raise ResolveError("Say how you checked (for example: the M-PESA statement).")
+    return note
 
 
 def resolve_manually(
@@ -230,25 +315,57 @@ def resolve_manually(
     """Settle an `unknown` or `unconfirmed` payment from the M-PESA statement, by hand.
 
     Goes through the transition table like any other outcome (source "manual"), so a paid
-    payment is never downgraded and the reason is kept as an event."""
-    if payment.status not in (Status.UNKNOWN, Status.UNCONFIRMED):
+    payment is never downgraded and the reason is kept as an event. Returns MOVED only when
+    the status changed."""
+    if payment.status not in RESOLVABLE_BY_HAND:
         raise ResolveError("Only an unknown or unconfirmed payment can be resolved by hand.")
-    note = " ".join(note.split())[:200]
-    if not note:
-        raise ResolveError("Say how you checked (for example: the M-PESA statement).")
-    receipt = receipt.strip().upper()
-    if paid and not _RECEIPT.fullmatch(receipt):
-        raise ResolveError("Enter the M-PESA receipt number from the statement (10 characters).")
+    note = _clean_note(note)
+    if paid:
+        receipt = _clean_receipt(receipt)
+        _refuse_taken_receipt(receipt, payment.id)
     outcome = Outcome(
         Event.SUCCESS if paid else Event.FAILURE,
-        "manual",
+        Source.MANUAL,
         result_code="0" if paid else "manual",
         result_desc=f"resolved by {admin.username}: {note}",
         receipt_number=receipt if paid else None,
         note=f"resolved by {admin.username}: {note}",
         data={"amount": payment.amount_kes} if paid else None,
     )
-    return apply_event(payment.id, outcome)
+    applied = apply_event(payment.id, outcome)
+    if applied is Applied.CONFLICT and paid:
+        # Lost a race for the receipt: say whose it is.
+        _refuse_taken_receipt(receipt, payment.id)
+    return applied
+
+
+def attach_receipt(payment: Payment, admin: User, *, receipt: str, note: str) -> None:
+    """Give a paid payment whose receipt is pending (success learned by query) its receipt
+    number, read from the customer's SMS or the statement. Refused when the receipt already
+    belongs to another payment."""
+    if payment.status != Status.PAID or payment.receipt_number is not None:
+        raise ResolveError("Only a paid payment whose receipt is pending can get one by hand.")
+    receipt = _clean_receipt(receipt)
+    note = _clean_note(note)
+    _refuse_taken_receipt(receipt, payment.id)
+    payment.receipt_number = receipt
+    record(
+        payment,
+        Mark.RECEIPT_ATTACHED,
+        Source.MANUAL,
+        idem_key=f"receipt_attached:{receipt}",
+        note=f"receipt {receipt} attached by {admin.username}: {note}",
+        data={"receipt_number": receipt},
+    )
+    try:
+        db.session.commit()
+    except IntegrityError:
+        db.session.rollback()
+        _refuse_taken_receipt(receipt, payment.id)
+        raise ResolveError("The payment changed meanwhile; reload and try again.") from None
+    except StaleDataError:
+        db.session.rollback()
+        raise ResolveError("The payment changed meanwhile; reload and try again.") from None
 
 
 def _by_idempotency_key(key: str) -> Payment | None:
@@ -276,86 +393,240 @@ def _push(payment_id: int) -> None:
             transaction_desc=payment.transaction_desc,
         )
     except SecretUnavailable as exc:
-        apply_event(
-            payment_id,
-            Outcome(Event.PUSH_REJECTED, "push", error_code="credentials", error_message=str(exc)),
+        outcome = Outcome(
+            Event.PUSH_REJECTED, Source.PUSH, error_code="credentials", error_message=str(exc)
         )
+        _record_push_answer(payment_id, outcome)
         return
     except (ValueError, TypeError) as exc:
-        apply_event(
-            payment_id,
-            Outcome(Event.PUSH_REJECTED, "push", error_code="settings", error_message=str(exc)),
+        outcome = Outcome(
+            Event.PUSH_REJECTED, Source.PUSH, error_code="settings", error_message=str(exc)
         )
+        _record_push_answer(payment_id, outcome)
         return
     try:
         accepted = client.stk_push(request)
     except DarajaError as exc:
         event = Event.PUSH_UNKNOWN if exc.may_have_been_processed else Event.PUSH_REJECTED
-        apply_event(
-            payment_id,
-            Outcome(
-                event,
-                "push",
-                # What we act on is the kind of refusal; Daraja's own code stays as evidence.
-                error_code=type(exc).__name__,
-                error_message=" ".join(
-                    part for part in (exc.error_code, exc.error_message or exc.message) if part
-                ),
+        outcome = Outcome(
+            event,
+            Source.PUSH,
+            # What we act on is the kind of refusal; Daraja's own code stays as evidence.
+            error_code=type(exc).__name__,
+            error_message=" ".join(
+                part for part in (exc.error_code, exc.error_message or exc.message) if part
             ),
         )
-        return
     except Exception as exc:  # a bug or an unforeseen failure: we cannot know if it was sent
         log.exception("unexpected failure while pushing payment %s", payment_id)
-        apply_event(
-            payment_id,
-            Outcome(
-                Event.PUSH_UNKNOWN, "push", error_code="internal", error_message=repr(exc)[:500]
-            ),
+        outcome = Outcome(
+            Event.PUSH_UNKNOWN, Source.PUSH, error_code="internal", error_message=repr(exc)[:500]
         )
-        return
+    else:
+        outcome = accepted_outcome(accepted)
+    _record_push_answer(payment_id, outcome)
+
+
+def accepted_outcome(accepted: StkPushAccepted, source: Source = Source.PUSH) -> Outcome:
+    """Daraja accepted the push: the prompt is on its way, and this is its CheckoutRequestID."""
+    return Outcome(
+        Event.PUSH_ACCEPTED,
+        source,
+        merchant_request_id=accepted.merchant_request_id,
+        checkout_request_id=accepted.checkout_request_id,
+    )
+
+
+def _record_push_answer(payment_id: int, outcome: Outcome) -> None:
+    """Save Daraja's answer; if the database fails now, keep it in the journal instead."""
+    try:
+        apply_event(payment_id, outcome)
+    except SQLAlchemyError:
+        db.session.rollback()
+        journal.keep(
+            {
+                "payment_id": payment_id,
+                "event": str(outcome.event),
+                "checkout_request_id": outcome.checkout_request_id,
+                "merchant_request_id": outcome.merchant_request_id,
+                "error_code": outcome.error_code,
+                "error_message": outcome.error_message,
+                "at": utcnow().isoformat(),
+            }
+        )
+        raise PushNotRecorded(payment_id, outcome.checkout_request_id) from None
+
+
+def replay_journal_entry(entry: dict[str, Any]) -> None:
+    """Record one push answer kept in the journal (the push-journal job calls this)."""
     apply_event(
-        payment_id,
+        int(entry["payment_id"]),
         Outcome(
-            Event.PUSH_ACCEPTED,
-            "push",
-            merchant_request_id=accepted.merchant_request_id,
-            checkout_request_id=accepted.checkout_request_id,
+            Event(entry["event"]),
+            Source.JOURNAL,
+            merchant_request_id=entry.get("merchant_request_id"),
+            checkout_request_id=entry.get("checkout_request_id"),
+            error_code=entry.get("error_code"),
+            error_message=entry.get("error_message"),
+            note=f"push answer of {entry.get('at')}, kept in the journal during a database outage",
         ),
     )
-    # A callback may have beaten this response to the database and been kept as an orphan.
-    from app.callbacks.inbox import reprocess_orphans
-
-    reprocess_orphans(accepted.checkout_request_id)
 
 
-def adopt_checkout_id(
+# --- Lost push answers: a CheckoutRequestID claimed by a callback, confirmed by a query -------
+
+
+def _candidate_key(mark: Mark, checkout_request_id: str) -> str:
+    return f"{mark}:{checkout_request_id}"[:96]
+
+
+def add_candidate(
     payment_id: int, checkout_request_id: str, merchant_request_id: str | None, raw_id: int
-) -> None:
-    """Give an `unknown` payment the CheckoutRequestID a matching callback revealed."""
+) -> bool:
+    """A callback for a CheckoutRequestID we never stored matched this payment (push answer
+    lost or still in flight) by phone, amount and time. Record the claim; do not believe it.
+
+    An `unknown` payment is queried at once with that id (app.jobs.poll); the query decides.
+    A payment still `initiating` waits for its push answer, which names the real id.
+    Returns False when this id was already refuted for this payment (a replay: not asked
+    about again).
+    """
+    if _has_event(payment_id, _candidate_key(Mark.CANDIDATE_REFUTED, checkout_request_id)):
+        return False
+    idem_key = _candidate_key(Mark.CANDIDATE, checkout_request_id)
     for _attempt in range(5):
         payment = db.session.get(Payment, payment_id, populate_existing=True)
         if payment.checkout_request_id is not None:
-            return  # the push's own answer got there first
-        payment.checkout_request_id = checkout_request_id
-        payment.merchant_request_id = merchant_request_id
-        db.session.add(
-            PaymentEvent(
-                payment_id=payment_id,
-                source="callback",
-                kind="matched",
-                from_status=payment.status,
-                to_status=payment.status,
-                note="lost push matched to a callback by phone, amount and time",
+            return True  # the push's own answer named the id meanwhile: it decides
+        if payment.candidate_checkout_id is None:
+            # One claim is queried at a time; the others wait (the inbox sweep offers the
+            # next one if this one is refuted).
+            payment.candidate_checkout_id = checkout_request_id
+            if payment.status == Status.UNKNOWN:
+                payment.next_query_at = db_now()
+        if not _has_event(payment_id, idem_key):
+            record(
+                payment,
+                Mark.CANDIDATE,
+                Source.CALLBACK,
+                idem_key=idem_key,
+                note=(
+                    f"a callback for {checkout_request_id}, an id we never stored, matches "
+                    "this payment by phone, amount and time; an STK query must confirm it"
+                ),
+                data={
+                    "checkout_request_id": checkout_request_id,
+                    "merchant_request_id": merchant_request_id,
+                },
                 raw_callback_id=raw_id,
-                idem_key=f"matched:{checkout_request_id}",
             )
-        )
+        try:
+            db.session.commit()
+            return True
+        except (IntegrityError, StaleDataError):
+            db.session.rollback()  # another writer got there first: look again
+    raise RuntimeError(f"payment {payment_id}: could not record a candidate CheckoutRequestID")
+
+
+def _has_event(payment_id: int, idem_key: str) -> bool:
+    return (
+        db.session.execute(
+            select(PaymentEvent.id).where(
+                PaymentEvent.payment_id == payment_id, PaymentEvent.idem_key == idem_key
+            )
+        ).first()
+        is not None
+    )
+
+
+def confirm_candidate(
+    payment_id: int, checkout_request_id: str, query_outcome: Outcome, *, now: datetime
+) -> Applied:
+    """An STK query on our shortcode knew the candidate id: adopt it, then let the query's
+    answer decide the payment, in one transaction."""
+    for _attempt in range(5):
+        payment = db.session.get(Payment, payment_id, populate_existing=True)
+        if payment.checkout_request_id not in (None, checkout_request_id):
+            refute_candidate(
+                payment_id, checkout_request_id, "the push answer named another CheckoutRequestID"
+            )
+            return Applied.CONFLICT
+        if payment.checkout_request_id is None:
+            payment.checkout_request_id = checkout_request_id
+            payment.candidate_checkout_id = None
+            record(
+                payment,
+                Mark.CANDIDATE_CONFIRMED,
+                Source.QUERY,
+                idem_key=_candidate_key(Mark.CANDIDATE_CONFIRMED, checkout_request_id),
+                note=f"an STK query on our shortcode knows {checkout_request_id}: it is ours",
+                data={"checkout_request_id": checkout_request_id},
+            )
+        try:
+            result = _apply_once(payment_id, query_outcome, now)
+            db.session.commit()
+            return result
+        except StaleDataError:
+            db.session.rollback()
+        except IntegrityError:
+            db.session.rollback()
+            return _after_integrity_error(payment_id, query_outcome)
+    raise RuntimeError(f"payment {payment_id}: could not confirm {checkout_request_id}")
+
+
+def refute_candidate(payment_id: int, checkout_request_id: str, why: str) -> None:
+    """The candidate id is not this payment's (the query does not know it, or the push answer
+    named another): forget it, and keep the refusal on the timeline (once)."""
+    idem_key = _candidate_key(Mark.CANDIDATE_REFUTED, checkout_request_id)
+    for _attempt in range(5):
+        payment = db.session.get(Payment, payment_id, populate_existing=True)
+        if payment.candidate_checkout_id == checkout_request_id:
+            payment.candidate_checkout_id = None
+            if payment.checkout_request_id is None:
+                payment.next_query_at = None  # nothing left to ask until another claim comes
+        if not _has_event(payment_id, idem_key):
+            record(
+                payment,
+                Mark.CANDIDATE_REFUTED,
+                Source.QUERY,
+                idem_key=idem_key,
+                conflict=True,
+                note=f"callback's CheckoutRequestID {checkout_request_id} not believed: {why}",
+                data={"checkout_request_id": checkout_request_id},
+            )
         try:
             db.session.commit()
             return
-        except StaleDataError:
-            db.session.rollback()  # the push answer or the poller wrote first: look again
-    raise RuntimeError(f"payment {payment_id}: could not record its CheckoutRequestID")
+        except (IntegrityError, StaleDataError):
+            db.session.rollback()  # another writer got there first: look again
+    raise RuntimeError(f"payment {payment_id}: could not refute {checkout_request_id}")
+
+
+def record_query_mismatch(
+    payment_id: int, asked: str, named: str | None, result_code: str | None
+) -> None:
+    """A query answer named another CheckoutRequestID (or none): it settles nothing."""
+    payment = db.session.get(Payment, payment_id, populate_existing=True)
+    record(
+        payment,
+        Mark.QUERY_MISMATCH,
+        Source.QUERY,
+        idem_key=f"query_mismatch:{named}:{result_code}"[:96],
+        conflict=True,
+        result_code=result_code,
+        note=(
+            f"we asked about {asked} and the answer is about {named or 'no CheckoutRequestID'}: "
+            "not applied; asking again later"
+        ),
+        data={"asked": asked, "named": named, "result_code": result_code},
+    )
+    try:
+        db.session.commit()
+    except IntegrityError:
+        db.session.rollback()  # the same wrong answer is already on record
+
+
+# --- Applying outcomes through the table ------------------------------------------------------
 
 
 def apply_event(payment_id: int, outcome: Outcome, *, now: datetime | None = None) -> Applied:
@@ -364,9 +635,10 @@ def apply_event(payment_id: int, outcome: Outcome, *, now: datetime | None = Non
     Safe to call concurrently and repeatedly with the same outcome: exactly one caller
     moves the payment; the others get DUPLICATE (or CONFLICT when the fact contradicts).
     """
+    now = now or db_now()
     for _attempt in range(5):
         try:
-            result = _apply_once(payment_id, outcome, now or utcnow())
+            result = _apply_once(payment_id, outcome, now)
             db.session.commit()
             return result
         except StaleDataError:
@@ -381,27 +653,33 @@ def apply_event(payment_id: int, outcome: Outcome, *, now: datetime | None = Non
 
 def _after_integrity_error(payment_id: int, outcome: Outcome) -> Applied:
     if outcome.receipt_number:
-        other = db.session.execute(
-            select(Payment.id).where(
-                Payment.receipt_number == outcome.receipt_number, Payment.id != payment_id
-            )
-        ).scalar_one_or_none()
+        other = _receipt_holder(outcome.receipt_number, payment_id)
         if other is not None:
             _record_flag(payment_id, outcome, f"receipt already belongs to payment {other}")
             return Applied.CONFLICT
-    return Applied.DUPLICATE
+    flagged = db.session.execute(
+        select(PaymentEvent.id).where(
+            PaymentEvent.payment_id == payment_id,
+            PaymentEvent.idem_key == _FLAG + outcome.idem_key,
+        )
+    ).first()
+    # The same contradiction again is still a contradiction, not a duplicate.
+    return Applied.CONFLICT if flagged else Applied.DUPLICATE
+
+
+_FLAG = "flag:"
 
 
 def _record_flag(payment_id: int, outcome: Outcome, why: str) -> None:
     payment = db.session.get(Payment, payment_id)
-    db.session.add(_event(payment, outcome, payment.status, conflict=True, note=why, flag=True))
+    _outcome_event(payment, outcome, payment.status, conflict=True, note=why, flag=True)
     try:
         db.session.commit()
     except IntegrityError:
         db.session.rollback()  # this very conflict is already on record
 
 
-def _event(
+def _outcome_event(
     payment: Payment,
     outcome: Outcome,
     to_status: str,
@@ -411,22 +689,23 @@ def _event(
     flag: bool = False,
 ) -> PaymentEvent:
     data = dict(outcome.data or {})
-    for name in ("receipt_number", "transaction_date", "error_code", "error_message"):
+    for name in ("receipt_number", "transaction_date", "checkout_request_id", "error_code"):
         value = getattr(outcome, name)
         if value is not None:
             data[name] = value
-    return PaymentEvent(
-        payment_id=payment.id,
-        source=outcome.source,
-        kind=str(outcome.event),
-        from_status=payment.status,
+    if outcome.error_message is not None:
+        data["error_message"] = outcome.error_message
+    return record(
+        payment,
+        outcome.event,
+        outcome.source,
+        idem_key=(_FLAG if flag else "") + outcome.idem_key,
         to_status=to_status,
         conflict=conflict,
         result_code=outcome.result_code,
         note=note or outcome.note or outcome.result_desc,
-        data=data or None,
+        data=data,
         raw_callback_id=outcome.raw_callback_id,
-        idem_key=("flag:" if flag else "") + outcome.idem_key,
     )
 
 
@@ -440,8 +719,8 @@ def _apply_once(payment_id: int, outcome: Outcome, now: datetime) -> Applied:
         mismatch = _success_mismatch(payment, outcome)
         if mismatch:
             # A "success" for another amount is not our money: keep it for a human, don't pay.
-            db.session.add(
-                _event(payment, outcome, payment.status, conflict=True, note=mismatch, flag=True)
+            _outcome_event(
+                payment, outcome, payment.status, conflict=True, note=mismatch, flag=True
             )
             db.session.flush()
             return Applied.CONFLICT
@@ -454,33 +733,51 @@ def _apply_once(payment_id: int, outcome: Outcome, now: datetime) -> Applied:
             and outcome.receipt_number
         ):
             # Paid was learned from a query (no receipt); the late callback brings it.
-            db.session.add(_event(payment, outcome, payment.status, note="receipt received"))
+            _outcome_event(payment, outcome, payment.status, note="receipt received")
             payment.receipt_number = outcome.receipt_number
             payment.mpesa_transaction_date = outcome.transaction_date
             db.session.flush()
             return Applied.MOVED
         if _contradicts(payment, outcome):
-            db.session.add(_event(payment, outcome, payment.status, conflict=True, flag=True))
+            _outcome_event(payment, outcome, payment.status, conflict=True, flag=True)
             db.session.flush()
             return Applied.CONFLICT
         return Applied.DUPLICATE
 
     if transition.action is Action.FLAG:
-        db.session.add(_event(payment, outcome, payment.status, conflict=True, flag=True))
+        _outcome_event(payment, outcome, payment.status, conflict=True, flag=True)
         db.session.flush()
         return Applied.CONFLICT
 
     to = transition.to
     conflict = payment.status == Status.FAILED and to == Status.PAID
-    db.session.add(
-        _event(
-            payment,
-            outcome,
-            to,
-            conflict=conflict,
-            note="late success replaces an earlier failure" if conflict else None,
-        )
+    _outcome_event(
+        payment,
+        outcome,
+        to,
+        conflict=conflict,
+        note="late success replaces an earlier failure" if conflict else None,
     )
+    if (
+        outcome.event is Event.PUSH_ACCEPTED
+        and payment.candidate_checkout_id is not None
+        and payment.candidate_checkout_id != outcome.checkout_request_id
+    ):
+        # A callback claimed another id for this payment; the push answer is Daraja's own word.
+        record(
+            payment,
+            Mark.CANDIDATE_REFUTED,
+            outcome.source,
+            idem_key=_candidate_key(Mark.CANDIDATE_REFUTED, payment.candidate_checkout_id),
+            conflict=True,
+            note=(
+                f"callback's CheckoutRequestID {payment.candidate_checkout_id} not believed: "
+                f"the push answer named {outcome.checkout_request_id}"
+            ),
+            data={"checkout_request_id": payment.candidate_checkout_id},
+        )
+    if outcome.event is Event.PUSH_ACCEPTED:
+        payment.candidate_checkout_id = None
     payment.status = to
     _copy_outcome_fields(payment, outcome)
     if to in FINAL:
@@ -492,10 +789,12 @@ def _apply_once(payment_id: int, outcome: Outcome, now: datetime) -> Applied:
     elif to == Status.UNCONFIRMED:
         payment.next_query_at = now + timedelta(seconds=_reconcile_interval())
     elif to == Status.UNKNOWN:
-        # Without a CheckoutRequestID there is nothing to query; with one, keep reconciling.
-        payment.next_query_at = (
-            now + timedelta(seconds=_reconcile_interval()) if payment.checkout_request_id else None
-        )
+        if payment.checkout_request_id:
+            payment.next_query_at = now + timedelta(seconds=_reconcile_interval())
+        elif payment.candidate_checkout_id:
+            payment.next_query_at = now  # a callback claimed an id: ask Daraja about it now
+        else:
+            payment.next_query_at = None  # nothing to ask with
     db.session.flush()
     return Applied.MOVED
 
@@ -539,8 +838,12 @@ def _contradicts(payment: Payment, outcome: Outcome) -> bool:
 
 
 def give_up_stale(now: datetime | None = None) -> int:
-    """Pending too long → unconfirmed; initiating too long (a crash mid-push) → unknown."""
-    now = now or utcnow()
+    """Pending too long → unconfirmed; initiating too long (a crash mid-push) → unknown.
+
+    `now` defaults to the database's clock, which also stamped pushed_at and created_at: a
+    scheduler whose own clock runs ahead cannot give up on a push that is still live.
+    """
+    now = now or db_now()
     give_up = timedelta(seconds=current_app.config["GIVE_UP_AFTER"])
     stale = (
         db.session.execute(
@@ -559,7 +862,7 @@ def give_up_stale(now: datetime | None = None) -> int:
     db.session.rollback()  # end the read transaction before the per-row writes
     moved = 0
     for payment_id in stale:
-        outcome = Outcome(Event.GIVE_UP, "expiry", note="no final answer in time")
+        outcome = Outcome(Event.GIVE_UP, Source.EXPIRY, note="no final answer in time")
         if apply_event(payment_id, outcome, now=now) is Applied.MOVED:
             moved += 1
     return moved

@@ -1,7 +1,8 @@
-"""Payment statuses and the transition table: (status, event) -> next status, ignore or flag.
+"""Payment vocabulary: statuses, their groups, event kinds and sources, and the transition table.
 
 This module is pure data and one lookup; app.payments.service is the only caller that
-writes the result to the database.
+writes the result to the database. Every other module names a status group, an event kind or
+a source through the names defined here, never by spelling out the strings again.
 """
 
 from __future__ import annotations
@@ -21,12 +22,42 @@ class Status(enum.StrEnum):
 
 
 class Event(enum.StrEnum):
+    """A fact that may move a payment: the input of the transition table."""
+
     PUSH_ACCEPTED = "push_accepted"
     PUSH_REJECTED = "push_rejected"
     PUSH_UNKNOWN = "push_unknown"
     SUCCESS = "success"
     FAILURE = "failure"
     GIVE_UP = "give_up"
+
+
+class Mark(enum.StrEnum):
+    """Something recorded on a payment's timeline that is not an input of the table.
+
+    A payment event's kind is an Event or a Mark.
+    """
+
+    CREATED = "created"  # the row was saved, before anything was sent
+    CANCELLED_HERE = "cancel_local"  # the cashier gave up on the sale at the counter
+    #: a callback for a CheckoutRequestID we never stored matched this payment by phone,
+    #: amount and time; it is believed only once an STK query confirms it
+    CANDIDATE = "candidate"
+    CANDIDATE_CONFIRMED = "candidate_confirmed"  # the query knew that CheckoutRequestID
+    CANDIDATE_REFUTED = "candidate_refuted"  # it did not, or another id turned out to be ours
+    QUERY_MISMATCH = "query_mismatch"  # a query answer named another CheckoutRequestID
+    RECEIPT_ATTACHED = "receipt_attached"  # an admin typed the receipt of a query-only success
+
+
+class Source(enum.StrEnum):
+    """Where a payment event came from."""
+
+    PUSH = "push"  # our STK push and Daraja's synchronous answer
+    CALLBACK = "callback"  # a POST to the till's callback URL
+    QUERY = "query"  # an STK status query sent by the poller
+    EXPIRY = "expiry"  # the give-up job: no final answer in time
+    MANUAL = "manual"  # a person: a cancel at the counter, an admin's resolution
+    JOURNAL = "journal"  # a push answer kept in the local journal while the database was down
 
 
 class Action(enum.Enum):
@@ -102,10 +133,26 @@ TABLE: dict[tuple[Status, Event], Transition] = {
     (S.REJECTED, E.GIVE_UP): IGNORE,
 }
 
-#: Statuses in which nothing more is expected from Daraja for this attempt.
+# --- Status groups: each is named here once and used everywhere -----------------------------
+
+#: Nothing more is expected from Daraja for this attempt.
 FINAL = frozenset({S.PAID, S.FAILED, S.REJECTED})
-#: Statuses the poller keeps asking Daraja about.
-QUERYABLE = frozenset({S.PENDING, S.UNCONFIRMED, S.UNKNOWN})
+#: Not final: the counter's "still open", the owner's "unresolved", what a day close questions.
+OPEN = frozenset({S.INITIATING, S.PENDING, S.UNKNOWN, S.UNCONFIRMED})
+#: The customer may still be on the prompt: the poller asks at the quick pace.
+POLLED = frozenset({S.PENDING})
+#: Past the give-up time or with a lost push answer: reconciliation keeps asking, slowly.
+RECONCILED = frozenset({S.UNCONFIRMED, S.UNKNOWN})
+#: Every status the poller asks Daraja about (when there is a CheckoutRequestID to ask with).
+QUERYABLE = POLLED | RECONCILED
+#: A prompt may be on the customer's phone right now (M-Pesa's one-live-prompt rule).
+MAY_HAVE_PROMPT = frozenset({S.INITIATING, S.PENDING, S.UNKNOWN})
+#: No CheckoutRequestID yet: a callback may reveal it (matched by phone, amount and time).
+AWAITING_CHECKOUT_ID = frozenset({S.INITIATING, S.UNKNOWN})
+#: A new attempt for the same sale may be sent (nothing can still arrive for this one).
+RESENDABLE = frozenset({S.FAILED, S.REJECTED})
+#: An admin may settle these by hand from the M-PESA statement.
+RESOLVABLE_BY_HAND = frozenset({S.UNKNOWN, S.UNCONFIRMED})
 
 
 def next_transition(current: Status | str, event: Event | str) -> Transition:

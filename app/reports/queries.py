@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 
 from app.extensions import db
 from app.models import Payment
-from app.payments.states import Status
+from app.payments.states import OPEN, Status
 from app.timeutil import nairobi_day_bounds
 
 
@@ -44,9 +44,7 @@ def day_totals(day: date) -> DayTotals:
     unresolved = db.session.execute(
         select(func.count(Payment.id)).where(
             in_day,
-            Payment.status.in_(
-                [Status.INITIATING, Status.PENDING, Status.UNKNOWN, Status.UNCONFIRMED]
-            ),
+            Payment.status.in_(OPEN),
         )
     ).scalar_one()
     return DayTotals(int(paid_count), int(paid_kes), int(attempts), int(unresolved))

@@ -23,6 +23,10 @@ CallbackMode = Literal["send", "drop", "duplicate", "late", "delayed", "conflict
 #   timeout         prompt recorded, answer held SIMULATOR_TIMEOUT_RESPONSE_DELAY s (beyond it)
 #   refused         a gateway error envelope; nothing is recorded, no prompt, no callback
 ResponseMode = Literal["normal", "after-callback", "slow", "timeout", "refused"]
+# How the STK query answers once the push is final:
+#   normal    about the CheckoutRequestID asked
+#   other-id  about another CheckoutRequestID (a faulty gateway or look-alike does this)
+QueryMode = Literal["normal", "other-id"]
 
 CALLBACK_MODES: tuple[CallbackMode, ...] = (
     "send",
@@ -40,11 +44,12 @@ RESPONSE_MODES: tuple[ResponseMode, ...] = (
     "timeout",
     "refused",
 )
+QUERY_MODES: tuple[QueryMode, ...] = ("normal", "other-id")
 
 SUCCESS = 0
 
-# ResultDesc wording as catalogued in daraja.md §7 (callback and query share it).  For 3, 4
-# and 8 §7 only gives the end of the sentence ("…greater than the maximum transaction
+# ResultDesc wording as catalogued in docs/daraja.md §7 (callback and query share it).  For 3,
+# 4 and 8 §7 only gives the end of the sentence ("…greater than the maximum transaction
 # amount."); the simulator completes it with a neutral opening (choice; never match on text).
 # 1001 reuses the full text of the synchronous lock error it mirrors.
 RESULT_DESCRIPTIONS: dict[ResultCode, str] = {
@@ -68,7 +73,8 @@ RESULT_DESCRIPTIONS: dict[ResultCode, str] = {
     "SFC_IC0003": "The operator does not exist.",
 }
 
-# The official STK failure codes (daraja.md §7, "Official"); each has a dedicated test phone.
+# The STK failure codes docs/daraja.md §7 marks "Official", plus 1001 (the callback form of the
+# subscriber lock, third-party sources only); each has a dedicated test phone.
 OFFICIAL_FAILURE_CODES: tuple[ResultCode, ...] = (
     1,
     2,
@@ -135,11 +141,16 @@ class Scenario:
     response: ResponseMode = "normal"
     conflict_code: ResultCode | None = None  # the contradicting callback (conflict modes)
     refusal: Refusal | None = None  # the envelope when response == "refused"
+    query: QueryMode = "normal"
     summary: str = ""
 
     def __post_init__(self) -> None:
         # A row that cannot behave as documented must fail at import, not in a demo.
-        if self.callback not in CALLBACK_MODES or self.response not in RESPONSE_MODES:
+        if (
+            self.callback not in CALLBACK_MODES
+            or self.response not in RESPONSE_MODES
+            or self.query not in QUERY_MODES
+        ):
             raise ValueError(f"bad mode in scenario {self.name}")
         if (self.response == "refused") != (self.refusal is not None):
             raise ValueError(f"scenario {self.name}: refusal iff response == 'refused'")
@@ -154,7 +165,7 @@ DEFAULT_SCENARIO = Scenario(
 )
 
 # Chosen when TransactionType is CustomerPayBillOnline but PartyB != BusinessShortCode:
-# Daraja accepts such a push and fails it in the callback with 2028 (daraja.md §3.1, §3.3).
+# Daraja accepts such a push and fails it in the callback with 2028 (docs/daraja.md §3.1, §3.3).
 PRODUCT_MISMATCH_SCENARIO = Scenario(
     "product-assignment",
     2028,
@@ -162,7 +173,7 @@ PRODUCT_MISMATCH_SCENARIO = Scenario(
 )
 
 # Daraja's own duplicate guard: the same amount to the same phone within two minutes is
-# accepted and then fails with ResultCode 17 (daraja.md §3.4).
+# accepted and then fails with ResultCode 17 (docs/daraja.md §3.4).
 SAME_AMOUNT_SCENARIO = Scenario(
     "same-amount-within-window",
     17,
@@ -170,7 +181,7 @@ SAME_AMOUNT_SCENARIO = Scenario(
 )
 
 # A customer who answers the virtual phone: the scenario's own outcome after a correct PIN,
-# these for the other answers (daraja.md §7, §12: 1037 when the prompt is never answered).
+# these for the other answers (docs/daraja.md §7, §12: 1037 when the prompt is never answered).
 WRONG_PIN_CODE = 2001
 CANCELLED_CODE = 1032
 IGNORED_CODE = 1037
@@ -236,6 +247,14 @@ FAULT_SCENARIOS: tuple[Scenario, ...] = (
         amount=4040,
         callback="drop",
         summary="Paid; no callback is ever sent, only the query knows.",
+    ),
+    Scenario(
+        "query-names-other-id",
+        SUCCESS,
+        amount=4041,
+        callback="drop",
+        query="other-id",
+        summary="Paid; no callback, and every query answer names another CheckoutRequestID.",
     ),
     Scenario(
         "delayed-callback",

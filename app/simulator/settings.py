@@ -6,7 +6,7 @@ from typing import Any
 
 from flask import current_app
 
-# Public sandbox passkey published with Safaricom's samples (daraja.md §10); not a secret.
+# Public sandbox passkey published with Safaricom's samples (docs/daraja.md §10); not a secret.
 from app.config import SANDBOX_PASSKEY
 
 SANDBOX_SHORTCODE = "174379"

@@ -111,7 +111,7 @@ class Push:
     delivered: threading.Event = field(default_factory=threading.Event, repr=False)
 
     def callback_payload(self, code: ResultCode | None = None) -> dict[str, Any]:
-        """Body.stkCallback exactly as Daraja shapes it (daraja.md §6), for code or the result."""
+        """Body.stkCallback as Daraja shapes it (docs/daraja.md §6), for code or the result."""
         code = self.result_code if code is None else code
         callback: dict[str, Any] = {
             "MerchantRequestID": self.merchant_request_id,
@@ -181,7 +181,7 @@ def post_callback(url: str, payload: dict[str, Any]) -> dict[str, Any]:
         attempt["status"] = response.status_code
         response.close()
     except requests.RequestException as exc:
-        # M-Pesa does not retry (daraja.md §8); the merchant must fall back to the query.
+        # M-Pesa does not retry (docs/daraja.md §8); the merchant must fall back to the query.
         attempt["error"] = f"{type(exc).__name__}: {exc}"
         log.warning("simulator callback to %s failed: %s", url, exc)
     return attempt

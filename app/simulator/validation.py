@@ -31,7 +31,7 @@ PUSH_FIELDS = (
 )
 QUERY_FIELDS = ("BusinessShortCode", "Password", "Timestamp", "CheckoutRequestID")
 
-# Docs disagree on shortcode length (5-6, 5-7, 6-9; daraja.md §3.1) so accept the widest range.
+# Docs disagree on shortcode length (5-6, 5-7, 6-9; docs/daraja.md §3.1): accept the widest range.
 _SHORTCODE_RE = re.compile(r"\d{5,9}")
 # 2547XXXXXXXX (documented) and 2541XXXXXXXX (Safaricom's 01xx ranges, seen working in 2025).
 _MSISDN_RE = re.compile(r"254[17]\d{8}")
@@ -152,7 +152,8 @@ def _timestamp(value: Any, skew_s: float) -> str:
         moment = datetime.strptime(value, TIMESTAMP_FORMAT).replace(tzinfo=NAIROBI)
     except ValueError:
         raise invalid("Timestamp") from None
-    # A negative skew disables the window check (Daraja's real tolerance is unknown, §3.2).
+    # A negative skew disables the window check (Daraja's real tolerance is unknown,
+    # docs/daraja.md §3.2).
     if skew_s >= 0 and abs((now_eat() - moment).total_seconds()) > skew_s:
         raise invalid("Timestamp")
     return value
@@ -166,7 +167,7 @@ def _password(value: Any) -> str:
 
 def _callback_url(value: Any) -> str:
     if not isinstance(value, str) or not value or any(ch.isspace() for ch in value):
-        # Stray spaces are the classic real-world cause of "Invalid CallBackURL" (§3.1).
+        # Stray spaces: the classic real-world cause of "Invalid CallBackURL" (docs/daraja.md §3.1).
         raise invalid("CallBackURL")
     try:
         parts = urlsplit(value)
@@ -198,7 +199,7 @@ def parse_push(
 ) -> PushRequest:
     """Check every field in Daraja's order; first problem wins, as on the real gateway."""
     if strict:
-        # Undocumented extra keys (e.g. Remarks) are reported to break real pushes (§3.1).
+        # Undocumented extra keys (e.g. Remarks) reportedly break real pushes (docs/daraja.md §3.1).
         for key in body:
             if key not in PUSH_FIELDS:
                 raise invalid(key)
@@ -216,7 +217,7 @@ def parse_push(
     party_b = _short_code(body["PartyB"], "PartyB")
     phone = _msisdn(body["PhoneNumber"], "PhoneNumber")
     callback_url = _callback_url(body["CallBackURL"])
-    # Sandbox takes plain HTTP callback URLs; production demands HTTPS (daraja.md §8).
+    # Sandbox takes plain HTTP callback URLs; production demands HTTPS (docs/daraja.md §8).
     if require_https and not callback_url.startswith("https://"):
         raise invalid("CallBackURL")
     account_reference = _text(
@@ -241,7 +242,7 @@ def parse_push(
 
 
 def parse_query(body: dict[str, Any], *, skew_s: float) -> QueryRequest:
-    """Validate an STK query body (fresh Timestamp allowed, §5)."""
+    """Validate an STK query body (fresh Timestamp allowed, docs/daraja.md §5)."""
     for field in QUERY_FIELDS:
         if body.get(field) in (None, ""):
             raise invalid(field)
@@ -255,7 +256,7 @@ def parse_query(body: dict[str, Any], *, skew_s: float) -> QueryRequest:
 
 
 def expected_password(short_code: str, passkey: str, timestamp: str) -> str:
-    """base64(BusinessShortCode + Passkey + Timestamp), plain concatenation (§3.1)."""
+    """base64(BusinessShortCode + Passkey + Timestamp), joined as text (docs/daraja.md §3.1)."""
     return base64.b64encode(f"{short_code}{passkey}{timestamp}".encode()).decode("ascii")
 
 

@@ -191,7 +191,7 @@ def oauth() -> Any:
         for k, s in setting("SIMULATOR_CREDENTIALS")
     )
     if not sep or not known:
-        # Daraja answers bad key/secret with a bare 400 and an EMPTY body (daraja.md §2).
+        # Daraja answers bad key/secret with a bare 400 and an EMPTY body (docs/daraja.md §2).
         return Response(b"", status=400)
     ttl = int(setting("SIMULATOR_TOKEN_TTL"))
     token = _state().issue_token(ttl, bool(setting("SIMULATOR_SINGLE_TOKEN")), key)
@@ -221,7 +221,7 @@ def stk_push() -> Any:
     elif (
         push_request.transaction_type == PAYBILL and push_request.party_b != push_request.short_code
     ):
-        # Daraja accepts the push and fails it with 2028 in the callback (§3.3).
+        # Daraja accepts the push and fails it with 2028 in the callback (docs/daraja.md §3.3).
         scenario = PRODUCT_MISMATCH_SCENARIO
     else:
         scenario = choose_scenario(push_request.phone, push_request.amount)
@@ -282,12 +282,16 @@ def stk_query() -> Any:
         raise invalid("CheckoutRequestID")
     if push.state == "pending":
         raise merchant_error(BEING_PROCESSED)
+    checkout = push.checkout_request_id
+    if push.scenario.query == "other-id":
+        # A faulty gateway's answer about another checkout: same shape, last digit changed.
+        checkout = checkout[:-1] + ("1" if checkout[-1] != "1" else "2")
     return jsonify(
         {
             "ResponseCode": "0",
             "ResponseDescription": "The service request has been accepted successfully",
             "MerchantRequestID": push.merchant_request_id,
-            "CheckoutRequestID": push.checkout_request_id,
+            "CheckoutRequestID": checkout,
             "ResultCode": str(push.result_code),  # a STRING here, unlike the callback
             "ResultDesc": push.result_desc,
         }
@@ -322,6 +326,7 @@ def _scenario_row(s: Scenario, kind: str) -> dict[str, Any]:
         "result_code": s.result_code,
         "callback": s.callback,
         "response": s.response,
+        "query": s.query,
         "conflict_code": s.conflict_code,
         "refusal": (
             None

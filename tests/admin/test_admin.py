@@ -122,3 +122,36 @@ def test_query_budget_is_configurable_and_bounded(admin_client):
     assert till.query_budget_per_s == 5.5
     r = admin_client.post("/admin/till", data=_form(query_budget_per_s="500"))
     assert r.status_code == 200 and b"Number must be between" in r.data
+
+
+def test_ported_numbers_are_refused_until_the_admin_allows_them(admin_client, cashier_client):
+    """An Airtel-prefix number is refused at the counter with the network named; an admin can
+    allow ported numbers (customers who moved their number to Safaricom) on the till page."""
+    from bs4 import BeautifulSoup
+
+    from app.models import Payment
+
+    def send():
+        return cashier_client.post(
+            "/cashier/payments",
+            data={"phone": "0733 123 456", "amount": "50", "idempotency_key": "a" * 32},
+            headers={"HX-Request": "true"},
+        )
+
+    html = send().get_data(as_text=True)
+    assert "looks like a number on the Airtel network" in html
+    assert 'value="0733 123 456"' in html  # what was typed stays
+    assert db.session.execute(sa.select(Payment)).first() is None  # nothing saved or sent
+    till = db.session.execute(sa.select(Till)).scalar_one()
+    form = _form(
+        name=till.name, shortcode=till.shortcode, environment=till.environment,
+        consumer_key="", consumer_secret="", passkey="", allow_ported_numbers="y",
+    )  # fmt: skip
+    assert admin_client.post("/admin/till", data=form).status_code == 302
+    db.session.refresh(till)
+    assert till.allow_ported_numbers is True
+    page = BeautifulSoup(admin_client.get("/admin/till").data, "html.parser")
+    assert page.select_one("input#allow_ported_numbers").has_attr("checked")
+    send()
+    [payment] = db.session.execute(sa.select(Payment)).scalars().all()
+    assert payment.phone == "254733123456"

@@ -58,3 +58,34 @@ def test_timeline_shows_conflicts(owner_client, client, till, make_payment):
     rows = soup.select("#events tbody tr")
     assert [r.select("td")[2].text.split()[0] for r in rows] == ["success", "failure"]
     assert "conflict" in rows[1]["class"] and "conflict" in rows[1].text
+
+
+def test_inbox_links_each_row_to_its_payment_with_flags(admin_client, client, till, make_payment):
+    """Conflicts and "paid after cancel" show in the inbox, not only on the timeline."""
+    from app.models import User
+    from app.payments.service import cancel_locally
+
+    p = _feed(client, till, make_payment)
+    cancelled = make_payment(amount=200)
+    cancel_locally(cancelled, db.session.execute(sa.select(User)).scalars().first())
+    late_body = success_callback(cancelled.checkout_request_id, amount=200, receipt="LATE123456")
+    post_json(client, f"/cb/stk/{till.callback_token}", late_body)
+    soup = BeautifulSoup(admin_client.get("/admin/callbacks").data, "html.parser")
+    rows = {r["id"]: r for r in soup.select("#inbox tbody tr")}
+    by_payment = [r for r in rows.values() if f"/owner/payments/{p.id}" in str(r)]
+    assert len(by_payment) == 3  # success, its duplicate, the contradicting failure
+    assert all("conflict" in [f.text for f in r.select(".flag")] for r in by_payment)
+    [late] = [r for r in rows.values() if f"/owner/payments/{cancelled.id}" in str(r)]
+    assert "paid after cancel" in [f.text for f in late.select(".flag")]
+
+
+def test_reprocessing_a_conflict_keeps_it_a_conflict(admin_client, client, till, make_payment):
+    p = make_payment(amount=150)
+    url = f"/cb/stk/{till.callback_token}"
+    post_json(client, url, success_callback(p.checkout_request_id, amount=999))  # wrong amount
+    raw = db.session.execute(sa.select(RawCallback)).scalar_one()
+    assert raw.outcome == "conflict"
+    admin_client.post(f"/admin/callbacks/{raw.id}/reprocess")
+    db.session.expire_all()
+    assert db.session.get(RawCallback, raw.id).outcome == "conflict"
+    assert db.session.get(Payment, p.id).status == "pending"

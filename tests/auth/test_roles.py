@@ -24,6 +24,7 @@ ROLE_URLS = [
     ("owner.report", "/owner/report", "GET", {"owner"}),
     ("owner.payment", "/owner/payments/1", "GET", {"owner"}),
     ("owner.resolve", "/owner/payments/1/resolve", "POST", set()),
+    ("owner.add_receipt", "/owner/payments/1/receipt", "POST", set()),
     ("admin.callbacks", "/admin/callbacks", "GET", set()),
     ("admin.callback_detail", "/admin/callbacks/1", "GET", set()),
     ("admin.callback_reprocess", "/admin/callbacks/1/reprocess", "POST", set()),

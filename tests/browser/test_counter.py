@@ -314,7 +314,7 @@ def test_swahili_counter(server, page, backend):
     expect(row.locator(".resend-form button")).to_contain_text("Tuma tena")
     _send(page, PHONE, "99.50")
     expect(page.locator("#pay-error")).to_have_text(
-        "M-Pesa inapokea shilingi kamili tu: ondoa senti."
+        "Shilingi kamili tu, bila desimali: M-PESA haipokei senti."
     )
     expect(page.locator("#amount")).to_be_focused()
     ARTIFACTS.mkdir(exist_ok=True)

@@ -59,7 +59,7 @@ def test_bad_amount_is_refused_in_place(server, page, backend):
     page.fill("#phone", "0708374149")
     page.fill("#amount", "99.50")
     page.press("#amount", "Enter")
-    expect(page.locator("#pay-error")).to_contain_text("whole shillings")
+    expect(page.locator("#pay-error")).to_contain_text("Whole shillings only, no decimals")
     expect(page.locator("#amount")).to_have_value("99.50")
     assert page.locator("#payment-rows li.row").count() == 0
     expect(page.locator("#no-payments")).to_be_visible()

@@ -76,7 +76,31 @@ CASES = [
         "invalid",
         "pending",
     ),
-]
+    # What look-alikes of Daraja send: still applied by the CheckoutRequestID.
+    ("no MerchantRequestID",
+     _ok_with(lambda cb: cb.pop("MerchantRequestID")), 200, "applied", "paid"),
+    ("TransactionDate as text of another shape",
+     _ok_with(lambda cb: _items(cb)[3].update(Value="2023-04-26 12:30:00")), 200, "applied",
+     "paid"),
+    ("TransactionDate as a string of digits",
+     _ok_with(lambda cb: _items(cb)[3].update(Value="20261129101531")), 200, "applied", "paid"),
+    ("TransactionDate missing", _ok_with(lambda cb: _items(cb).pop(3)), 200, "applied", "paid"),
+    ("masked PhoneNumber",
+     _ok_with(lambda cb: _items(cb)[4].update(Value="2547 ***** 149")), 200, "applied", "paid"),
+    ("PhoneNumber missing", _ok_with(lambda cb: _items(cb).pop(4)), 200, "applied", "paid"),
+    # Values that would not fit PesaDesk's columns: refused, never stored as "error" + 200.
+    ("receipt over 20 characters",
+     _ok_with(lambda cb: _items(cb)[1].update(Value="R" * 21)), 400, "invalid", "pending"),
+    ("CheckoutRequestID over 64 characters",
+     _ok_with(lambda cb: cb.update(CheckoutRequestID="ws_CO_" + "9" * 59)), 400, "invalid",
+     "pending"),
+    ("MerchantRequestID over 64 characters",
+     _ok_with(lambda cb: cb.update(MerchantRequestID="m" * 65)), 400, "invalid", "pending"),
+    ("amount of 2^31", _ok_with(lambda cb: _items(cb)[0].update(Value=2**31)), 400, "invalid",
+     "pending"),
+    ("ResultCode over 16 characters", _ok_with(lambda cb: cb.update(ResultCode="1" * 17)), 400,
+     "invalid", "pending"),
+]  # fmt: skip
 
 
 @pytest.mark.parametrize(
@@ -92,6 +116,29 @@ def test_bad_input_has_a_documented_answer(
     assert raw.body == body  # stored verbatim, whatever it was
     assert raw.outcome == outcome
     assert db.session.get(Payment, p.id, populate_existing=True).status == payment_status
+
+
+def test_odd_values_are_kept_as_sent(client, till, make_payment):
+    from app.models import PaymentEvent
+
+    p = make_payment(amount=150, checkout=CHECKOUT)
+
+    def odd(cb):
+        _items(cb)[3].update(Value="2023-04-26 12:30:00")
+        _items(cb)[4].update(Value="2547 ***** 149")
+
+    r = client.post(
+        f"/cb/stk/{till.callback_token}", data=_ok_with(odd), content_type="application/json"
+    )
+    assert r.status_code == 200
+    p = db.session.get(Payment, p.id, populate_existing=True)
+    assert p.mpesa_transaction_date == "2023-04-26 12:30:00"
+    event = db.session.execute(
+        sa.select(PaymentEvent).where(PaymentEvent.payment_id == p.id)
+    ).scalar_one()
+    assert event.data["phone_as_sent"] == "2547 ***** 149" and event.data["phone"] is None
+    raw = db.session.execute(sa.select(RawCallback)).scalar_one()
+    assert raw.phone is None  # not a number we can use; the body keeps what was sent
 
 
 def test_success_without_metadata_asks_daraja_now(client, till, make_payment):

@@ -182,7 +182,7 @@ def test_inbox_row_keeps_what_the_callback_claimed(client, till):
     )
 
 
-def test_callback_matches_a_push_whose_response_was_lost(client, till, make_payment):
+def test_callback_for_a_lost_push_is_a_candidate_not_a_payment(client, till, make_payment):
     lost = make_payment(status="unknown", amount=500, checkout=None)
     db.session.execute(
         sa.update(Payment).where(Payment.id == lost.id).values(checkout_request_id=None)
@@ -192,8 +192,12 @@ def test_callback_matches_a_push_whose_response_was_lost(client, till, make_paym
     r = post_json(client, _url(till), success_callback("ws_CO_LOST1", amount=500))
     assert r.status_code == 200
     p = _reload(lost)
-    assert p.status == "paid" and p.checkout_request_id == "ws_CO_LOST1"
-    assert [e.kind for e in _events(p.id)] == ["matched", "success"]
+    # Matched by phone, amount and time only: recorded, queried, not believed yet.
+    assert p.status == "unknown" and p.checkout_request_id is None
+    assert p.candidate_checkout_id == "ws_CO_LOST1" and p.next_query_at is not None
+    assert [e.kind for e in _events(p.id)] == ["candidate"]
+    raw = db.session.execute(sa.select(RawCallback)).scalar_one()
+    assert (raw.outcome, raw.payment_id) == ("candidate", p.id)
     assert _reload(other_amount).status == "unknown"
 
 
@@ -211,28 +215,30 @@ def test_two_candidate_unknown_pushes_are_not_guessed(client, till, make_payment
     assert statuses == ["unknown", "unknown"]
 
 
-def test_callback_racing_the_saving_of_the_push_answer_is_not_left_orphan(
-    client, till, make_payment, monkeypatch
-):
-    """The push answer is committed after the callback looked for its checkout but before
-    it was marked orphan (so the push's own orphan sweep missed it): it must still apply."""
+def test_callback_before_the_push_answer_is_applied_by_the_sweep(client, till, make_payment):
+    """A callback that arrives before the push answer is saved waits; once the answer names
+    its CheckoutRequestID, the inbox sweep (a job, not a side effect of the push) applies it."""
     from app.callbacks import inbox
 
-    p = make_payment(amount=150, checkout="ws_CO_RACE_PENDING")
+    p = make_payment(status="initiating", amount=150)
     db.session.execute(
         sa.update(Payment).where(Payment.id == p.id).values(checkout_request_id=None)
     )
     db.session.commit()
-
-    def push_answer_saved_meanwhile(raw, cb):
-        db.session.execute(
-            sa.update(Payment).where(Payment.id == p.id).values(checkout_request_id="ws_CO_RACE1")
-        )
-        db.session.commit()
-        return None
-
-    monkeypatch.setattr(inbox, "_match_unknown", push_answer_saved_meanwhile)
-    post_json(client, _url(till), success_callback("ws_CO_RACE1", amount=150))
+    post_json(client, _url(till), success_callback("ws_CO_EARLY1", amount=150))
     raw = db.session.execute(sa.select(RawCallback)).scalar_one()
-    assert raw.outcome == "applied"
-    assert _reload(p).status == "paid"
+    assert raw.outcome == "candidate" and _reload(p).status == "initiating"
+    assert inbox.sweep() == {"retried": 0, "matched": 0}  # nothing to do while in flight
+
+    from app.payments.service import Outcome, apply_event
+    from app.payments.states import Event, Source
+
+    apply_event(
+        p.id,
+        Outcome(Event.PUSH_ACCEPTED, Source.PUSH, checkout_request_id="ws_CO_EARLY1"),
+    )
+    assert _reload(p).status == "pending"
+    assert inbox.sweep() == {"retried": 0, "matched": 1}
+    db.session.expire_all()
+    assert db.session.get(RawCallback, raw.id).outcome == "applied"
+    assert _reload(p).status == "paid" and _reload(p).receipt_number == "TST1ABC2DE"

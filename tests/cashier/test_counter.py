@@ -27,7 +27,7 @@ def test_page_has_labelled_inputs_and_vendored_htmx(cashier_client):
 def test_bad_amount_is_refused_before_anything_is_saved(cashier_client):
     r = cashier_client.post("/cashier/payments", data={"phone": "0708374149", "amount": "100.50"})
     assert r.status_code == 422
-    assert "whole shillings" in r.get_data(as_text=True)
+    assert "Whole shillings only, no decimals" in r.get_data(as_text=True)
     assert _count() == 0
 
 

@@ -63,6 +63,23 @@ def _with_item(name: str, **item: Any) -> dict[str, Any]:
     return doc
 
 
+def _drop(path: list[str]) -> dict[str, Any]:
+    doc = _success()
+    target: Any = doc
+    for key in path[:-1]:
+        target = target[key]
+    del target[path[-1]]
+    return doc
+
+
+def _drop_item(name: str) -> dict[str, Any]:
+    doc = _success()
+    doc["Body"]["stkCallback"]["CallbackMetadata"]["Item"] = [
+        i for i in _items(doc) if i["Name"] != name
+    ]
+    return doc
+
+
 def test_success_callback() -> None:
     cb = parse_stk_callback(json.dumps(SUCCESS).encode())
     assert cb == StkCallback(
@@ -74,6 +91,7 @@ def test_success_callback() -> None:
         receipt_number="ABC1DEF2GH",
         transaction_date="20250101101531",
         phone="254712345678",
+        phone_as_sent="254712345678",
         raw=SUCCESS,
     )
     assert cb.raw["Body"]["stkCallback"]["ResultCode"] == 0
@@ -113,6 +131,25 @@ def test_success_without_metadata_is_parsed_for_the_caller_to_judge() -> None:
         (_with_item("Balance", Value=12.5), "receipt_number", "ABC1DEF2GH"),
         # A masked phone is not a reason to lose the payment; phone becomes None.
         (_with_item("PhoneNumber", Value="2547 ***** 678"), "phone", None),
+        # ...and what was sent is kept as evidence.
+        (_with_item("PhoneNumber", Value="2547 ***** 678"), "phone_as_sent", "2547 ***** 678"),
+        (_with_item("PhoneNumber", Value=[254712345678]), "phone", None),
+        (_drop_item("PhoneNumber"), "phone", None),
+        (_drop_item("PhoneNumber"), "phone_as_sent", None),
+        # Look-alikes of Daraja: the CheckoutRequestID identifies the push, the rest is kept.
+        (_drop(["Body", "stkCallback", "MerchantRequestID"]), "merchant_request_id", None),
+        (_success(MerchantRequestID=29115), "merchant_request_id", "29115"),
+        (_with_item("TransactionDate", Value="2023-04-26 12:30:00"), "transaction_date",
+         "2023-04-26 12:30:00"),
+        (_with_item("TransactionDate", Value=2025010110), "transaction_date", "2025010110"),
+        (_with_item("TransactionDate", Value="yesterday"), "transaction_date", "yesterday"),
+        (_with_item("TransactionDate", Value={"at": 1}), "transaction_date", None),
+        (_drop_item("TransactionDate"), "transaction_date", None),
+        (_drop_item("TransactionDate"), "amount", 150),
+        # Exactly at the column widths: still accepted.
+        (_success(CheckoutRequestID="c" * 64), "checkout_request_id", "c" * 64),
+        (_with_item("MpesaReceiptNumber", Value="R" * 20), "receipt_number", "R" * 20),
+        (_with_item("Amount", Value=2**31 - 1), "amount", 2**31 - 1),
     ],
 )  # fmt: skip
 def test_tolerated_variants(doc: dict[str, Any], attr: str, expected: object) -> None:
@@ -137,15 +174,6 @@ def test_items_in_any_order_and_extra_fields() -> None:
     )
 
 
-def _drop(path: list[str]) -> dict[str, Any]:
-    doc = _success()
-    target: Any = doc
-    for key in path[:-1]:
-        target = target[key]
-    del target[path[-1]]
-    return doc
-
-
 BAD_INPUTS: list[tuple[str, Any]] = [
     ("empty bytes", b""),
     ("not json", b"<xml/>"),
@@ -158,7 +186,6 @@ BAD_INPUTS: list[tuple[str, Any]] = [
     ("Body not object", {"Body": []}),
     ("no stkCallback", {"Body": {}}),
     ("stkCallback not object", {"Body": {"stkCallback": "x"}}),
-    ("no MerchantRequestID", _drop(["Body", "stkCallback", "MerchantRequestID"])),
     ("no CheckoutRequestID", _drop(["Body", "stkCallback", "CheckoutRequestID"])),
     ("CheckoutRequestID number", _success(CheckoutRequestID=123)),
     ("empty CheckoutRequestID", _success(CheckoutRequestID="  ")),
@@ -183,9 +210,15 @@ BAD_INPUTS: list[tuple[str, Any]] = [
     ("Amount bool", _with_item("Amount", Value=True)),
     ("Amount object", _with_item("Amount", Value={"v": 1})),
     ("receipt number", _with_item("MpesaReceiptNumber", Value=12345)),
-    ("date too short", _with_item("TransactionDate", Value=2025010110)),
-    ("date text", _with_item("TransactionDate", Value="yesterday")),
-    ("phone object", _with_item("PhoneNumber", Value=[254712345678])),
+    # Values that would not fit PesaDesk's columns are refused, never truncated.
+    ("receipt over 20", _with_item("MpesaReceiptNumber", Value="R" * 21)),
+    ("CheckoutRequestID over 64", _success(CheckoutRequestID="c" * 65)),
+    ("MerchantRequestID over 64", _success(MerchantRequestID="m" * 65)),
+    ("Amount 2^31", _with_item("Amount", Value=2**31)),
+    ("Amount 2^31 as text", _with_item("Amount", Value=str(2**31))),
+    ("Amount 2^31 as float", _with_item("Amount", Value=float(2**31))),
+    ("ResultCode over 16", _success(ResultCode="X" * 17)),
+    ("TransactionDate over 32", _with_item("TransactionDate", Value="2" * 33)),
     ("two different Amounts", _success(CallbackMetadata={"Item": [
         {"Name": "Amount", "Value": 1}, {"Name": "Amount", "Value": 2}]})),
     ("deeply nested", "[" * 100_000 + "]" * 100_000),

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from app.daraja import RESULT_CODES, describe, is_success
-from app.daraja.codes import N_
+from app.i18n import N_
+from app.payments.messages import RESULT_MESSAGES, result_message
 
 DOCUMENTED = [
     "0", "1", "2", "3", "4", "8", "17", "26", "1001", "1019", "1025", "9999",
@@ -17,15 +18,16 @@ def test_catalogue_covers_every_documented_code() -> None:
     assert sorted(RESULT_CODES) == sorted(DOCUMENTED)
     for code, info in RESULT_CODES.items():
         assert info.code == code
-        assert info.cashier_message
         assert info.meaning
+    # Every code has its cashier wording (kept with the other screen messages).
+    assert sorted(RESULT_MESSAGES) == sorted(DOCUMENTED)
 
 
 @pytest.mark.parametrize("code", [1032, "1032", " 1032 "])
 def test_describe_accepts_number_or_text(code: int | str) -> None:
     info = describe(code)
     assert info.code == "1032"
-    assert info.cashier_message == "Customer cancelled on their phone."
+    assert result_message(code) == "Customer cancelled on their phone."
 
 
 def test_non_numeric_code_is_known() -> None:
@@ -50,7 +52,7 @@ def test_resend_waits_follow_mpesa_guards() -> None:
 def test_unknown_code_gets_generic_resendable_failure(code: int | str) -> None:
     info = describe(code)
     assert info.code == str(code)
-    assert info.cashier_message == "Payment failed. Resend or use another method."
+    assert result_message(code) == "Payment failed. Resend or use another method."
     assert info.can_resend is True
     assert info.config_error is False
 

@@ -27,7 +27,7 @@ CASHIER_FACING = [
     ROOT / "app" / "payments" / "rules.py",
     ROOT / "app" / "payments" / "guards.py",
     ROOT / "app" / "payments" / "service.py",
-    ROOT / "app" / "daraja" / "codes.py",
+    ROOT / "app" / "errors.py",
     ROOT / "app" / "filters.py",
 ]
 PLACEHOLDER = re.compile(r"%\((\w+)\)s")
@@ -67,7 +67,7 @@ def untranslated(msgids: dict[str, str], catalogue) -> list[str]:
 def test_every_cashier_facing_string_has_swahili():
     msgids = extract_msgids(CASHIER_FACING)
     assert len(msgids) > 100  # the extraction really found the screens' strings
-    assert "Customer cancelled on their phone." in msgids  # codes.py, through N_
+    assert "Customer cancelled on their phone." in msgids  # messages.py, through N_
     assert "Send prompt" in msgids  # a template
     problems = untranslated(msgids, load_catalogue())
     assert problems == [], "\n".join(problems)

@@ -190,7 +190,17 @@ def test_jobs_are_registered_from_one_table(app):
     scheduler = BackgroundScheduler(timezone="UTC")
     add_jobs(app, scheduler)
     jobs = {j.id: j for j in scheduler.get_jobs()}
-    assert set(jobs) == {j.id for j in JOBS} == {"expire-stale", "poll-pending", "reconcile"}
+    assert (
+        set(jobs)
+        == {j.id for j in JOBS}
+        == {
+            "expire-stale",
+            "poll-pending",
+            "reconcile",
+            "inbox-sweep",
+            "push-journal",
+        }
+    )
     for job in jobs.values():
         assert job.max_instances == 1 and job.coalesce is True
     assert jobs["poll-pending"].trigger.interval == timedelta(seconds=app.config["POLL_INTERVAL"])

@@ -88,3 +88,27 @@ def test_paid_rows_link_to_their_printable_receipt(owner_client, make_payment):
     link = soup.select_one(f"#receipt-{p.id} a[href$='/receipt']")
     assert link.text == "LINK000001"
     assert owner_client.get(link["href"]).status_code == 200
+
+
+def test_report_flags_conflicts_and_paid_after_cancel(owner_client, client, till, make_payment):
+    from app.models import User
+    from app.payments.service import cancel_locally
+    from tests.helpers import failure_callback, post_json, success_callback
+
+    url = f"/cb/stk/{till.callback_token}"
+    contradicted = make_payment(amount=150)
+    post_json(client, url, success_callback(contradicted.checkout_request_id, receipt="CONF123456"))
+    post_json(client, url, failure_callback(contradicted.checkout_request_id, 1032))
+    cancelled = make_payment(amount=200)
+    cancel_locally(cancelled, db.session.execute(sa.select(User)).scalars().first())
+    post_json(client, url, success_callback(cancelled.checkout_request_id, amount=200,
+                                            receipt="LATE123456"))  # fmt: skip
+    plain = make_payment(amount=300)
+    soup = BeautifulSoup(owner_client.get("/owner/report").data, "html.parser")
+
+    def flags(p):
+        return [f.text for f in soup.select(f"#receipt-{p.id} .flag")]
+
+    assert flags(contradicted) == ["conflict"]
+    assert flags(cancelled) == ["paid after cancel"]
+    assert flags(plain) == []

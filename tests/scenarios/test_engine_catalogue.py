@@ -11,6 +11,7 @@ from datetime import timedelta
 import pytest
 import sqlalchemy as sa
 
+from app.callbacks import inbox
 from app.extensions import db
 from app.jobs.poll import poll_payments
 from app.models import Payment, PaymentEvent, RawCallback, User
@@ -103,9 +104,12 @@ def test_engine_against_scenario(sim, till, scenario):
         # The answer never came in time: money may move, so neither failed nor rejected.
         assert p.status == "unknown" and p.checkout_request_id is None
     elif scenario.response == "after-callback":
-        # The callback beat the answer: a success is matched to the in-flight push by phone,
-        # amount and time; a failure (no phone or amount) waits as an orphan for the answer.
-        assert p.status == ("paid" if scenario.result_code == SUCCESS else "failed")
+        # The callback beat the answer. It waits (a success as a candidate, matched by phone,
+        # amount and time; a failure as an orphan) until the answer names its id; the inbox
+        # sweep then applies it.
+        assert p.status == "pending" and p.checkout_request_id
+        assert inbox.sweep()["matched"] == 1
+        assert _reload(pid).status == ("paid" if scenario.result_code == SUCCESS else "failed")
     else:
         assert p.status == "pending" and p.checkout_request_id
 
@@ -123,7 +127,22 @@ def test_engine_against_scenario(sim, till, scenario):
         assert p.status == "paid" and p.receipt_number is None
         assert [e.source for e in _events(pid) if e.to_status == "paid"] == ["query"]
     assert push.delivered.wait(10), "the simulator never finished sending its callbacks"
+    inbox.sweep()  # callbacks that came before the push answer
     poll_payments(now=_later())  # the only way to learn a dropped callback's outcome
+
+    if scenario.query == "other-id":
+        # Every answer is about another checkout: nothing settles, each distinct wrong answer
+        # is on the timeline with both ids, and the payment is asked about again later.
+        p = _reload(pid)
+        assert p.status == "pending" and p.result_code is None and p.next_query_at is not None
+        [mismatch] = [e for e in _events(pid) if e.kind == "query_mismatch"]
+        assert mismatch.conflict and mismatch.data["asked"] == push.checkout_request_id
+        assert mismatch.data["named"] not in (None, push.checkout_request_id)
+        poll_payments(now=_later() + timedelta(seconds=120))
+        # Past the give-up time it is unconfirmed, never paid on a claim about another id.
+        assert _reload(pid).status == "unconfirmed"
+        assert [e.kind for e in _events(pid)].count("query_mismatch") == 1  # same answer again
+        return
 
     p = _reload(pid)
     assert p.status == ("paid" if scenario.result_code == SUCCESS else "failed")
@@ -141,10 +160,6 @@ def test_engine_against_scenario(sim, till, scenario):
         if i == 0 or events[i - 1].to_status != e.to_status
     ]
     expected_path = ["initiating", "unknown" if scenario.response == "timeout" else "pending"]
-    if scenario.response == "after-callback" and scenario.result_code == SUCCESS:
-        # A success names phone and amount: it is matched to the push still in flight and
-        # pays it at once; the late "accepted" answer then changes nothing.
-        expected_path = ["initiating"]
     if scenario.callback == "conflict-first":
         expected_path.append("failed")
     assert path == [*expected_path, p.status]
@@ -167,7 +182,11 @@ def test_engine_against_scenario(sim, till, scenario):
         [won] = [e for e in events if e.conflict]
         assert (won.from_status, won.to_status) == ("failed", "paid")
     if scenario.response == "timeout":
-        # The lost answer's callback was matched to the payment by phone, amount and time.
-        assert [e.kind for e in events].count("matched") == 1
+        # The lost answer's callback was matched by phone, amount and time, as a candidate;
+        # a query on our shortcode confirmed its id before anything moved.
+        kinds = [e.kind for e in events]
+        assert kinds.count("candidate") == 1 and kinds.count("candidate_confirmed") == 1
+        [paid] = [e for e in events if e.to_status == "paid" and e.from_status != "paid"]
+        assert paid.source == "query"
     elif scenario.callback != "drop":
         assert "orphan" not in outcomes  # an early callback was applied once the answer came

@@ -184,7 +184,7 @@ def test_production_till_switches_the_embedded_simulator_off(app, client):
     assert page.status_code == 403 and "High Street" in page.get_data(as_text=True)
 
 
-def test_callback_during_a_timed_out_push_still_pays(sim, till):
+def test_callback_during_a_timed_out_push_pays_once_a_query_confirms_it(sim, till):
     state = get_state(sim)
     requests.post(
         f"{sim.config['SIMULATOR_URL']}/_control/next",
@@ -205,12 +205,21 @@ def test_callback_during_a_timed_out_push_still_pays(sim, till):
     push = state.get_push(state.list_pushes()[0]["checkout_request_id"])
     assert push.delivered.wait(5)
     db.session.expire_all()
-    outcomes = db.session.execute(sa.select(RawCallback.outcome)).scalars().all()
-    # The callback arrived while the payment had no CheckoutRequestID yet: it is matched to
-    # the unanswered push by phone, amount and time, and the timeout cannot undo "paid".
-    assert outcomes == ["applied"]
+    # The callback arrived while the payment had no CheckoutRequestID: it fits the unanswered
+    # push by phone, amount and time, which a forger can know too. It is a candidate only.
+    [raw] = db.session.execute(sa.select(RawCallback)).scalars().all()
+    assert raw.outcome == "candidate"
     payment = _reload(pid)
-    assert payment.status == "paid" and payment.receipt_number
+    assert payment.status == "unknown" and payment.checkout_request_id is None
+    assert payment.candidate_checkout_id == push.checkout_request_id
+    # The reconciliation query on our shortcode knows that id and says paid: now it is ours,
+    # the query's answer decides, and the callback brings the receipt.
+    counts = poll_payments(now=utcnow() + timedelta(seconds=120))
+    assert counts["settled"] == 1
+    payment = _reload(pid)
+    assert payment.status == "paid" and payment.receipt_number == push.receipt
     assert payment.checkout_request_id == push.checkout_request_id
-    poll_payments(now=utcnow() + timedelta(seconds=120))
+    db.session.expire_all()
+    assert db.session.get(RawCallback, raw.id).outcome == "applied"
+    poll_payments(now=utcnow() + timedelta(seconds=240))
     assert _reload(pid).status == "paid"

@@ -1,4 +1,4 @@
-"""OAuth and access-token behaviour of the simulator (daraja.md §2)."""
+"""OAuth and access-token behaviour of the simulator (docs/daraja.md §2)."""
 
 from __future__ import annotations
 

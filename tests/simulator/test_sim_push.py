@@ -1,4 +1,4 @@
-"""STK push acceptance, validation envelopes and the subscriber lock (daraja.md §3-4)."""
+"""STK push acceptance, validation envelopes and the subscriber lock (docs/daraja.md §3-4)."""
 
 from __future__ import annotations
 
@@ -86,7 +86,7 @@ def test_accepted_variants(daraja, overrides):
 
 
 def test_transaction_desc_is_optional(daraja, drop):
-    # Portal rule: every field is mandatory except TransactionDesc (daraja.md §3.1).
+    # Portal rule: every field is mandatory except TransactionDesc (docs/daraja.md §3.1).
     assert daraja.push(TransactionDesc=drop).get_json()["ResponseCode"] == "0"
 
 

@@ -1,4 +1,4 @@
-"""STK query: pending while the prompt is live, final afterwards (daraja.md §5)."""
+"""STK query: pending while the prompt is live, final afterwards (docs/daraja.md §5)."""
 
 from __future__ import annotations
 

@@ -194,6 +194,8 @@ def test_scenario_end_to_end(make_app, daraja_for, receiver, wait_until, scenari
 
     final = daraja.final_query(checkout)
     assert final["ResultCode"] == str(scenario.result_code)
+    named = final["CheckoutRequestID"]
+    assert (named != checkout) is (scenario.query == "other-id")
     assert final["ResultDesc"] == RESULT_DESCRIPTIONS[scenario.result_code]
     if scenario.callback == "late":
         # The query is final while the callback is still on its way.
