@@ -6,7 +6,7 @@ FLASK  := $(BIN)/flask --app wsgi
 PORT   ?= 5000
 export PORT
 
-.PHONY: run test test-fast lint fmt chromium serve jobs translations clean
+.PHONY: run test test-fast lint fmt chromium axe serve jobs translations clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -28,7 +28,7 @@ run: $(VENV)/.installed-run
 	PESADESK_DEMO=1 exec $(FLASK) demo serve --port $(PORT)
 
 ## test: lint, then unit, app (SQLite + PostgreSQL), simulator-over-HTTP and browser tests
-test: $(VENV)/.installed-test chromium
+test: $(VENV)/.installed-test chromium axe
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest
 
@@ -41,13 +41,21 @@ chromium:
 	  echo "Installing Debian's chromium for the browser tests"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
 
+# axe-core (npm) for tests/browser/test_accessibility.py, pinned; fetched into .cache/ (ignored)
+# when missing or another version, so a second `make test` does not touch the network.
+AXE_VERSION := 4.14.1
+axe:
+	@grep -qs '"version": "$(AXE_VERSION)"' .cache/axe/node_modules/axe-core/package.json || { \
+	  echo "Installing axe-core $(AXE_VERSION) from npm for the accessibility tests"; \
+	  npm install --no-save --no-audit --no-fund --prefix .cache/axe axe-core@$(AXE_VERSION); }
+
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check .
-	$(BIN)/ruff format --check app tests
+	$(BIN)/ruff format --check app tests bench
 
 fmt: $(VENV)/.installed-test
 	$(BIN)/ruff check --fix .
-	$(BIN)/ruff format app tests
+	$(BIN)/ruff format app tests bench
 
 ## serve / jobs: production-style processes (set PESADESK_* first; see README)
 serve: $(VENV)/.installed-run

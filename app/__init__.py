@@ -61,8 +61,10 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     from app.cli import register_cli
     from app.errors import register_error_handlers
     from app.owner.views import bp as owner_bp
+    from app.web_input import register as register_web_input
 
     filters.register(app)
+    register_web_input(app)  # before the blueprints: their <int:...> rules use its converter
     app.register_blueprint(auth_bp)
     app.register_blueprint(cashier_bp)
     app.register_blueprint(owner_bp)
@@ -112,6 +114,9 @@ def _finish_config(app: Flask) -> None:
             app, "encryption_key", lambda: Fernet.generate_key().decode()
         )
     cfg["MAX_CONTENT_LENGTH"] = max(cfg["CALLBACK_MAX_BYTES"], 1024 * 1024)
+    # A CSRF token lives as long as the login session: a counter left open for hours must
+    # still send (the session itself ends at logout or when the browser closes).
+    cfg.setdefault("WTF_CSRF_TIME_LIMIT", None)
     cfg.setdefault("SESSION_COOKIE_HTTPONLY", True)
     cfg.setdefault("SESSION_COOKIE_SAMESITE", "Lax")
     cfg["SESSION_COOKIE_SECURE"] = cfg["BASE_URL"].startswith("https://")

@@ -8,9 +8,17 @@ from flask import Flask
 from flask_babel import get_locale
 from flask_login import current_user
 
+from app.htmx import TOTALS_CHANGED
 from app.i18n import LANGUAGES
 from app.models import Payment, Role
-from app.payments.messages import cashier_message, countdown, status_label, wait_message
+from app.payments.messages import (
+    COUNTER_FAILURES,
+    cashier_message,
+    countdown,
+    counter_failure,
+    status_label,
+    wait_message,
+)
 from app.timeutil import NAIROBI, to_nairobi
 
 #: what hides the middle digits of a phone number
@@ -87,5 +95,8 @@ def register(app: Flask) -> None:
     app.add_template_global(current_language)
     app.add_template_global(LANGUAGES, "languages")
     app.add_template_global(countdown)
+    app.add_template_global(counter_failure)
+    app.add_template_global(TOTALS_CHANGED, "totals_changed")
+    app.add_template_global(COUNTER_FAILURES, "counter_failures")
     app.add_template_global(wait_message)
     app.add_template_global(paid_at)

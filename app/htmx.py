@@ -5,6 +5,8 @@ from __future__ import annotations
 from flask import Response, request
 
 STOP_POLLING = 286
+#: The event (HX-Trigger) that makes the counter's day totals fetch themselves again.
+TOTALS_CHANGED = "totals-changed"
 
 
 def is_htmx() -> bool:

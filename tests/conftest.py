@@ -270,6 +270,7 @@ def make_payment(app, till):
             checkout_request_id=checkout or f"ws_CO_TEST{n:06d}",
             merchant_request_id=f"29115-{n}-1",
             pushed_at=kw.pop("pushed_at", now),
+            push_started_at=kw.pop("push_started_at", now),
             next_query_at=kw.pop("next_query_at", now + timedelta(seconds=25)),
             **kw,
         )

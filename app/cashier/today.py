@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import case, func, or_, select
 from sqlalchemy.sql.elements import ColumnElement
 
 from app.extensions import db
@@ -76,15 +76,14 @@ def todays_payments(till: Till, user: User, q: str = "") -> list[Payment]:
 
 
 def today_totals(till: Till, user: User) -> TodayTotals:
-    where = _today_at(till, user)
-    paid_count, paid_kes = db.session.execute(
-        select(func.count(Payment.id), func.coalesce(func.sum(Payment.amount_kes), 0)).where(
-            *where, Payment.status == Status.PAID
-        )
+    """Paid count and KES, and the sales still open, in one pass over today's rows."""
+    paid = Payment.status == Status.PAID
+    still_open = Payment.status.in_(OPEN) & Payment.cancelled_at.is_(None)
+    paid_count, paid_kes, open_count = db.session.execute(
+        select(
+            func.coalesce(func.sum(case((paid, 1), else_=0)), 0),
+            func.coalesce(func.sum(case((paid, Payment.amount_kes), else_=0)), 0),
+            func.coalesce(func.sum(case((still_open, 1), else_=0)), 0),
+        ).where(*_today_at(till, user))
     ).one()
-    open_count = db.session.execute(
-        select(func.count(Payment.id)).where(
-            *where, Payment.status.in_(OPEN), Payment.cancelled_at.is_(None)
-        )
-    ).scalar_one()
     return TodayTotals(int(paid_count), int(paid_kes), int(open_count))

@@ -7,6 +7,7 @@ import uuid
 
 from flask import (
     Blueprint,
+    Response,
     abort,
     flash,
     make_response,
@@ -20,15 +21,16 @@ from flask_login import current_user
 from sqlalchemy import select
 
 from app.auth.roles import role_required
-from app.cashier.live import row_view, row_views
+from app.cashier.live import row_views
 from app.cashier.today import today_totals, todays_payments
 from app.extensions import db
-from app.htmx import STOP_POLLING, is_htmx, vary_on_htmx
+from app.htmx import STOP_POLLING, TOTALS_CHANGED, is_htmx, vary_on_htmx
+from app.i18n import N_
 from app.models import Payment, Role, Till
 from app.payments import service
-from app.payments.messages import PUSH_NOT_RECORDED, explain_input_error
+from app.payments.messages import PUSH_NOT_RECORDED, SESSION_CHANGED, explain_input_error
 from app.payments.rules import InputError
-from app.payments.states import FINAL, Status
+from app.payments.states import Status
 
 _KEY = re.compile(r"[0-9a-f]{32}")
 
@@ -107,6 +109,11 @@ def index():
 @bp.post("/payments")
 @role_required(Role.CASHIER)
 def create_payment():
+    """Save the sale and answer at once; with htmx, the new row then sends its own push.
+
+    The push can take Daraja's whole read timeout (30 s); the form must be free for the next
+    customer meanwhile. Without JavaScript the push is sent here and the page reloads.
+    """
     from app.cashier.forms import PaymentForm
 
     form = PaymentForm()
@@ -114,16 +121,17 @@ def create_payment():
     if not form.validate_on_submit():
         # Only the CSRF token or over-long fields can fail here.
         if "csrf_token" in form.errors:
-            message = gettext("The form expired: reload the page and try again.")
+            message = SESSION_CHANGED
         else:
-            message = gettext("Check the phone, amount and reference, then send again.")
+            message = N_("Check the phone, amount and reference, then send again.")
         return _form_error(form, till, explain_input_error(InputError(message)))
     key = form.idempotency_key.data or ""
     if not _KEY.fullmatch(key):
         # Only our own form's random key is accepted; anything else starts a fresh attempt.
         key = uuid.uuid4().hex
+    save = service.create_payment if is_htmx() else service.initiate_payment
     try:
-        payment, created = service.initiate_payment(
+        payment, created = save(
             till,
             current_user,
             phone=form.phone.data,
@@ -137,13 +145,20 @@ def create_payment():
         # The prompt went out; the same key finds this sale again, so nothing is sent twice.
         return _form_error(form, till, explain_input_error(InputError(PUSH_NOT_RECORDED)))
     if is_htmx():
-        # Fresh form (new key, cleared fields) plus the new row prepended out-of-band.
-        html = render_template("cashier/_pay_form.html", form=_fresh_form())
-        if created:
-            r = row_view(payment, resent_as=None)
-            html += render_template("cashier/_new_row.html", r=r)
-            html += render_template("cashier/_announce.html", r=r)
-        return html
+        # The form itself is not swapped (static/counter.js clears it once the sale is saved).
+        # Out of band: a new key for the next sale, the row prepended (a repeated key brings
+        # back the row whose answer the browser never got), a voice for screen readers; and
+        # the day's totals are told to refresh themselves.
+        r = row_views([payment])[0]
+        response = _totals_changed(
+            make_response(
+                render_template("cashier/_pay_key.html", key=uuid.uuid4().hex)
+                + render_template("cashier/_new_row.html", r=r)
+                + render_template("cashier/_announce.html", r=r)
+            )
+        )
+        response.headers["HX-Reswap"] = "none"
+        return response
     if not created:
         flash(gettext("That payment was already sent; it is shown below."), "info")
     return redirect(url_for("cashier.index"))
@@ -156,9 +171,49 @@ def _form_error(form, till: Till, explained):
     return _page(form, till, error=explained, status=422)
 
 
-def _row_response(payment: Payment, **extra):
-    r = row_view(payment)
-    return render_template("cashier/_payment_row.html", r=r, **extra)
+def _totals_changed(response: Response) -> Response:
+    """Tell the page that today's totals moved; they refresh with their own small request,
+    so that a live-row poll stays as cheap as the row (bench/counter.py measures both)."""
+    response.headers["HX-Trigger"] = TOTALS_CHANGED
+    return response
+
+
+def _row_response(payment: Payment, *, announce: bool = False, **extra) -> Response:
+    """The row; since every change of a row can move the day's totals, they are told to."""
+    r = row_views([payment])[0]
+    html = render_template("cashier/_payment_row.html", r=r, **extra)
+    if announce:
+        html += render_template("cashier/_announce.html", r=r)
+    return _totals_changed(make_response(html))
+
+
+@bp.get("/totals")
+@role_required(Role.CASHIER)
+def totals():
+    """Today's totals alone (the totals box asks when a row tells it they moved)."""
+    if not is_htmx():
+        return redirect(url_for("cashier.index"))
+    till = _till()
+    response = make_response(
+        render_template("cashier/_totals.html", totals=today_totals(till, current_user))
+    )
+    return vary_on_htmx(response)
+
+
+@bp.post("/payments/<int:payment_id>/send")
+@role_required(Role.CASHIER)
+def send(payment_id: int):
+    """The row's own request: send the push of a saved sale (at most once, whoever asks)."""
+    payment = _payment_for_user(payment_id)
+    error = None
+    try:
+        service.send_push(payment.id)
+    except service.PushNotRecorded:
+        error = explain_input_error(InputError(PUSH_NOT_RECORDED))
+    if not is_htmx():
+        return redirect(url_for("cashier.index") + f"#payment-{payment.id}")
+    payment = db.session.get(Payment, payment.id, populate_existing=True)
+    return _row_response(payment, announce=True, error=error)
 
 
 @bp.get("/payments/<int:payment_id>/row")
@@ -167,20 +222,17 @@ def payment_row(payment_id: int):
     payment = _payment_for_user(payment_id)
     if not is_htmx():
         return redirect(url_for("cashier.index") + f"#payment-{payment.id}")
-    r = row_view(payment)
+    r = row_views([payment])[0]
     html = render_template("cashier/_payment_row.html", r=r)
     seen = request.args.get("seen")
-    if seen and seen != r.phase:
-        # The row changed since the browser last saw it: tell screen readers, and once it is
-        # settled, refresh the day's totals too.
+    changed = bool(seen) and seen != r.phase
+    if changed:
+        # The row changed since the browser last saw it: tell screen readers.
         html += render_template("cashier/_announce.html", r=r)
-        if r.final:
-            till = payment.till
-            html += render_template(
-                "cashier/_totals.html", totals=today_totals(till, current_user), oob=True
-            )
     response = make_response(html)
-    if payment.status in FINAL:
+    if changed:
+        _totals_changed(response)  # a sale paid, failed, or no longer open
+    if r.poll_every is None:
         response.status_code = STOP_POLLING
     return vary_on_htmx(response)
 
@@ -192,7 +244,7 @@ def resend(payment_id: int):
     try:
         # One resend per attempt: a double click, or Alt+R twice, finds the same new attempt.
         new, created = service.resend_payment(
-            original, current_user, idempotency_key=f"resend-{original.id}"
+            original, current_user, idempotency_key=f"resend-{original.id}", send=not is_htmx()
         )
     except (InputError, service.PushNotRecorded) as exc:
         if isinstance(exc, service.PushNotRecorded):
@@ -204,12 +256,12 @@ def resend(payment_id: int):
         return redirect(url_for("cashier.index") + f"#payment-{original.id}")
     if not is_htmx():
         return redirect(url_for("cashier.index") + f"#payment-{new.id}")
-    html = _row_response(original)
+    rows = row_views([original, new])
+    html = render_template("cashier/_payment_row.html", r=rows[0])
+    html += render_template("cashier/_new_row.html", r=rows[1])
     if created:
-        r = row_view(new, resent_as=None)
-        html += render_template("cashier/_new_row.html", r=r)
-        html += render_template("cashier/_announce.html", r=r)
-    return html
+        html += render_template("cashier/_announce.html", r=rows[1])
+    return _totals_changed(make_response(html))
 
 
 @bp.post("/payments/<int:payment_id>/cancel")
@@ -219,10 +271,8 @@ def cancel(payment_id: int):
     service.cancel_locally(payment, current_user)
     if not is_htmx():
         return redirect(url_for("cashier.index") + f"#payment-{payment.id}")
-    r = row_view(db.session.get(Payment, payment.id))
-    return render_template("cashier/_payment_row.html", r=r) + render_template(
-        "cashier/_announce.html", r=r
-    )
+    payment = db.session.get(Payment, payment.id, populate_existing=True)
+    return _row_response(payment, announce=True)
 
 
 @bp.get("/payments/<int:payment_id>/receipt")

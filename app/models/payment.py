@@ -6,7 +6,16 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.daraja.schemas import (
@@ -25,6 +34,19 @@ class Payment(db.Model):
         CheckConstraint("amount_kes > 0", name="amount_positive"),
         Index("ix_payments_status_next_query_at", "status", "next_query_at"),
         Index("ix_payments_created_at", "created_at"),
+        # The counter: a till's (or a cashier's) sales of one Nairobi day, newest first.
+        Index("ix_payments_till_id_created_at", "till_id", "created_at"),
+        Index("ix_payments_cashier_id_created_at", "cashier_id", "created_at"),
+        # M-Pesa's refusal windows (app.payments.guards): a phone's pushes of the last minutes.
+        Index("ix_payments_phone_pushed_at", "phone", "pushed_at"),
+        # Which attempt re-sent which (app.payments.resend); few rows are resends, so the
+        # index holds only those (it also serves the self-referencing foreign key).
+        Index(
+            "ix_payments_resend_of_id",
+            "resend_of_id",
+            postgresql_where=text("resend_of_id IS NOT NULL"),
+            sqlite_where=text("resend_of_id IS NOT NULL"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -66,6 +88,9 @@ class Payment(db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
     pushed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    #: when a request claimed the right to send this push (app.payments.service.send_push):
+    #: set once, before anything leaves; a row never claimed was never sent
+    push_started_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     final_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     #: when the status poller should next ask Daraja; NULL = nothing left to ask
     next_query_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

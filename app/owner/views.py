@@ -16,9 +16,11 @@ from app.payments.states import RESOLVABLE_BY_HAND
 from app.reports.flags import LABELS as FLAG_LABELS
 from app.reports.flags import flags_for
 from app.reports.queries import day_payments, day_totals
-from app.timeutil import today_nairobi
+from app.timeutil import EARLIEST_DAY, is_reportable_day, today_nairobi
 
 bp = Blueprint("owner", __name__, url_prefix="/owner")
+
+NO_REPORT_THAT_DAY = f"There is no report before {EARLIEST_DAY} or after tomorrow; showing today."
 
 
 @bp.get("/report")
@@ -30,6 +32,8 @@ def report():
         day = date.fromisoformat(request.args.get("date") or today.isoformat())
     except ValueError:
         day, error = today, "That is not a date; showing today."
+    if not is_reportable_day(day, today):
+        day, error = today, NO_REPORT_THAT_DAY
     payments = day_payments(day)
     return render_template(
         "owner/report.html",

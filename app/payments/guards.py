@@ -8,11 +8,12 @@ not spammed.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from flask import current_app
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from app.extensions import db
 from app.i18n import N_
@@ -40,6 +41,8 @@ MESSAGES = {
         "M-PESA refuses the same amount to the same phone within 2 minutes. Try again in %(s)s s."
     ),
     "prompt_limit": N_("Too many prompts to this phone in the last minute. Try again in %(s)s s."),
+    # A pause Daraja or the last result code asked for (app.payments.resend).
+    "wait": N_("M-PESA would refuse this now. Try again in %(s)s s."),
 }
 
 
@@ -51,44 +54,58 @@ class Wait:
 
 def wait_before_push(phone: str, amount: int, now: datetime) -> Wait | None:
     """The longest wait M-Pesa (or our spam guard) imposes on a push to `phone` for `amount`."""
-    waits: list[Wait] = []
-    live_since = now - timedelta(seconds=LIVE_PROMPT_SECONDS)
-    live = db.session.execute(
-        select(func.max(Payment.pushed_at)).where(
-            Payment.phone == phone,
-            # A timed-out push (unknown) may well have put a prompt on the phone.
-            Payment.status.in_(MAY_HAVE_PROMPT),
-            Payment.pushed_at > live_since,
-        )
-    ).scalar()
-    if live is not None:
-        waits.append(Wait(_remaining(live, LIVE_PROMPT_SECONDS, now), "live_prompt"))
-    same = db.session.execute(
-        select(func.max(Payment.pushed_at)).where(
-            Payment.phone == phone,
-            Payment.amount_kes == amount,
-            Payment.status != Status.REJECTED,  # a refused push never reached M-Pesa's rules
-            Payment.pushed_at > now - timedelta(seconds=SAME_AMOUNT_SECONDS),
-        )
-    ).scalar()
-    if same is not None:
-        waits.append(Wait(_remaining(same, SAME_AMOUNT_SECONDS, now), "same_amount"))
-    limit = current_app.config["PROMPTS_PER_PHONE_PER_MINUTE"]
-    recent = (
-        db.session.execute(
-            select(Payment.pushed_at)
-            .where(
-                Payment.phone == phone,
-                Payment.pushed_at > now - timedelta(seconds=60),
-                Payment.status != Status.REJECTED,
+    return waits_before_push([(phone, amount)], now)[(phone, amount)]
+
+
+#: The longest window any rule looks back over.
+_LOOKBACK_SECONDS = max(LIVE_PROMPT_SECONDS, SAME_AMOUNT_SECONDS, 60)
+
+
+def waits_before_push(
+    pairs: Iterable[tuple[str, int]], now: datetime
+) -> dict[tuple[str, int], Wait | None]:
+    """wait_before_push for many (phone, amount) pairs in one query: a counter shows many rows.
+
+    Reads only the phones' pushes of the last two minutes (index on phone, pushed_at), so
+    the cost does not grow with the payments table.
+    """
+    pairs = list(dict.fromkeys(pairs))
+    recent: dict[str, list[tuple[int, str, datetime]]] = {}
+    phones = sorted({phone for phone, _amount in pairs})
+    if phones:
+        rows = db.session.execute(
+            select(Payment.phone, Payment.amount_kes, Payment.status, Payment.pushed_at).where(
+                Payment.phone.in_(phones),
+                Payment.pushed_at > now - timedelta(seconds=_LOOKBACK_SECONDS),
             )
-            .order_by(Payment.pushed_at.desc())
-        )
-        .scalars()
-        .all()
+        ).all()
+        for phone, amount, status, pushed_at in rows:
+            recent.setdefault(phone, []).append((amount, status, pushed_at))
+    limit = current_app.config["PROMPTS_PER_PHONE_PER_MINUTE"]
+    return {
+        (phone, amount): _longest_wait(recent.get(phone, []), amount, limit, now)
+        for phone, amount in pairs
+    }
+
+
+def _longest_wait(
+    pushes: list[tuple[int, str, datetime]], amount: int, limit: int, now: datetime
+) -> Wait | None:
+    waits: list[Wait] = []
+    # A timed-out push (unknown) may well have put a prompt on the phone.
+    live = [at for _a, status, at in pushes if status in MAY_HAVE_PROMPT]
+    if live:
+        waits.append(Wait(_remaining(max(live), LIVE_PROMPT_SECONDS, now), "live_prompt"))
+    # A refused push never reached M-Pesa's rules.
+    reached = [(a, at) for a, status, at in pushes if status != Status.REJECTED]
+    same = [at for a, at in reached if a == amount]
+    if same:
+        waits.append(Wait(_remaining(max(same), SAME_AMOUNT_SECONDS, now), "same_amount"))
+    last_minute = sorted(
+        (at for _a, at in reached if at > now - timedelta(seconds=60)), reverse=True
     )
-    if limit > 0 and len(recent) >= limit:
-        waits.append(Wait(_remaining(recent[limit - 1], 60, now), "prompt_limit"))
+    if limit > 0 and len(last_minute) >= limit:
+        waits.append(Wait(_remaining(last_minute[limit - 1], 60, now), "prompt_limit"))
     waits = [w for w in waits if w.seconds > 0]
     return max(waits, key=lambda w: w.seconds) if waits else None
 

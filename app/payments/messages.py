@@ -46,9 +46,12 @@ _PUSH_ERRORS = {
     "DarajaInvalidToken": N_("M-PESA refused the till's access. Call the admin."),
     "credentials": N_("The till's credentials cannot be read. Call the admin."),
     "settings": N_("The till's settings are not valid for M-PESA. Call the admin."),
+    "not_sent": N_(
+        "Not sent: the connection dropped before the prompt left. Nothing was charged; send again."
+    ),
 }
 
-SENDING = N_("Sending the prompt to the customer's phone…")
+SENDING = N_("Sending to M-PESA…")
 ENTER_PIN = N_("Prompt sent. Ask the customer to enter their M-PESA PIN.")
 STILL_WAITING = N_("Still waiting for M-PESA…")
 UNCONFIRMED = N_("Unconfirmed — money may have moved; checking automatically.")
@@ -60,6 +63,43 @@ PUSH_NOT_RECORDED = N_(
     "M-PESA took the prompt, but PesaDesk could not save its answer (database unavailable). "
     "It will be recorded by itself: do not send again."
 )
+# What the counter says when a request of its own fails (static/counter.js shows these).
+SESSION_CHANGED = N_(
+    "Your login session has ended or changed, so nothing was sent. Reload the page (log in "
+    "again if asked), then send again."
+)
+SESSION_ENDED = N_(
+    "You are logged out, so nothing was sent. Log in again in another tab, then press Enter "
+    "here: what you typed is kept."
+)
+COUNTER_FAILURES = {
+    "send-offline": N_(
+        "Not sent: the connection dropped. Nothing was charged. Press Enter to try again."
+    ),
+    "send-timeout": N_(
+        "Not sent: PesaDesk did not answer in time. Nothing was charged. Press Enter to try again."
+    ),
+    "sending-offline": N_(
+        "The connection dropped while sending this prompt: the row will show what happened "
+        "as soon as the connection is back. Do not send it again."
+    ),
+    "action-offline": N_("Not done: the connection dropped. Nothing changed. Try again."),
+    "search-offline": N_("Search failed: the connection dropped. Try again."),
+    "poll-offline": N_("Connection lost: the rows below are not updating. PesaDesk keeps trying."),
+    "server-error": N_(
+        "PesaDesk had a problem, and nothing was sent or changed. Try again; if it keeps "
+        "happening, call the admin."
+    ),
+    "session-ended": SESSION_ENDED,
+    "session-changed": SESSION_CHANGED,
+}
+
+
+def counter_failure(key: str) -> str:
+    """One of COUNTER_FAILURES, translated (templates put them where counter.js finds them)."""
+    return gettext(COUNTER_FAILURES[key])
+
+
 CANCELLED_HERE = N_(
     "Cancelled here. M-PESA cannot withdraw the prompt: if the customer still pays, "
     "this row will say so."
@@ -190,7 +230,5 @@ def explain_input_error(exc: Exception) -> Explained:
 
 def wait_message(seconds: int, reason: str | None = None) -> Markup:
     """The "try again in N s" sentence for a guards.Wait reason, with a live countdown."""
-    msgid = guards.MESSAGES.get(
-        reason or "", N_("M-PESA would refuse this now. Try again in %(s)s s.")
-    )
+    msgid = guards.MESSAGES.get(reason or "wait", guards.MESSAGES["wait"])
     return _format(msgid, s=countdown(seconds))

@@ -21,22 +21,20 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm.exc import StaleDataError
 
 from app.crypto import SecretUnavailable
-from app.daraja.codes import describe
 from app.daraja.errors import DarajaError
 from app.daraja.schemas import StkPushAccepted, StkPushRequest
 from app.extensions import db
-from app.i18n import N_
 from app.models import Payment, PaymentEvent, Till, User
 from app.models.types import db_now, utcnow
 from app.payments import guards, journal, rules, tills
+from app.payments.resend import resend_state
 from app.payments.states import (
     FINAL,
-    RESENDABLE,
     RESOLVABLE_BY_HAND,
     Action,
     Event,
@@ -144,12 +142,42 @@ def initiate_payment(
     resend_of: Payment | None = None,
     now: datetime | None = None,
 ) -> tuple[Payment, bool]:
-    """Validate, save the row as `initiating`, then send the STK push.
+    """Save the payment (create_payment), then send its STK push (send_push), in one call.
 
-    Returns (payment, created). A repeated idempotency key returns the first payment and
-    sends nothing. Raises rules.InputError (guards.TryLater when M-Pesa would refuse it
-    now) before anything is saved or sent, and PushNotRecorded when the push went out but
-    its answer could not be saved. `resend_of` links a new attempt to its sale.
+    For callers that can wait for Daraja's answer (a page without JavaScript, the API).
+    Returns (payment, created); a repeated idempotency key returns the first payment, and
+    sends it only if nobody ever did.
+    """
+    payment, created = create_payment(
+        till,
+        cashier,
+        phone=phone,
+        amount=amount,
+        reference=reference,
+        idempotency_key=idempotency_key,
+        resend_of=resend_of,
+        now=now,
+    )
+    send_push(payment.id)
+    return db.session.get(Payment, payment.id, populate_existing=True), created
+
+
+def create_payment(
+    till: Till,
+    cashier: User | None,
+    *,
+    phone: str,
+    amount: str | int,
+    reference: str | None,
+    idempotency_key: str,
+    resend_of: Payment | None = None,
+    now: datetime | None = None,
+) -> tuple[Payment, bool]:
+    """Validate and save the row as `initiating`; nothing is sent yet (see send_push).
+
+    Returns (payment, created). A repeated idempotency key returns the first payment. Raises
+    rules.InputError (guards.TryLater when M-Pesa would refuse it now) before anything is
+    saved. `resend_of` links a new attempt to its sale.
     """
     msisdn = rules.normalise_phone(phone, allow_ported=till.allow_ported_numbers)
     amount_kes = rules.parse_amount(amount, current_app.config["MAX_AMOUNT"])
@@ -182,7 +210,7 @@ def initiate_payment(
         transaction_desc=rules.clean_description(None),
         status=Status.INITIATING,
         created_at=now,
-        # Stamped before sending, so the guards see a push in flight or timed out too.
+        # Stamped now, so the guards see a push about to leave, in flight or timed out too.
         pushed_at=now,
     )
     try:
@@ -192,15 +220,41 @@ def initiate_payment(
         # Durable before the push: if we crash mid-push, the row shows an attempt was made.
         db.session.commit()
     except IntegrityError:
-        # Another request with the same key won the race: that one sends the push.
+        # Another request with the same key won the race: that one's row is the answer.
         db.session.rollback()
         existing = _by_idempotency_key(idempotency_key)
         if existing is None:
             raise
         return existing, False
+    return payment, True
 
-    _push(payment.id)
-    return db.session.get(Payment, payment.id), True
+
+def send_push(payment_id: int) -> bool:
+    """Send the STK push of a saved payment, once: True if this call sent it.
+
+    The right to send is claimed in the database before anything leaves, so a double click,
+    a reloaded page or two tabs can never push one payment twice. Raises PushNotRecorded
+    when Daraja answered but the answer could not be saved.
+    """
+    if not _claim_push(payment_id):
+        return False
+    _push(payment_id)
+    return True
+
+
+def _claim_push(payment_id: int) -> bool:
+    won = db.session.execute(
+        update(Payment)
+        .where(
+            Payment.id == payment_id,
+            Payment.status == Status.INITIATING,
+            Payment.push_started_at.is_(None),
+        )
+        .values(push_started_at=db_now())
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    db.session.commit()
+    return won == 1
 
 
 class CannotResend(rules.InputError):
@@ -208,31 +262,31 @@ class CannotResend(rules.InputError):
 
 
 def resend_payment(
-    original: Payment, cashier: User | None, *, idempotency_key: str, now: datetime | None = None
+    original: Payment,
+    cashier: User | None,
+    *,
+    idempotency_key: str,
+    now: datetime | None = None,
+    send: bool = True,
 ) -> tuple[Payment, bool]:
     """A new attempt for the same sale, after a failed or refused one.
 
-    Never for `unknown` or `unconfirmed` attempts: their money may have moved, and a second
-    prompt could charge the customer twice.
+    Refused (CannotResend, or guards.TryLater while M-Pesa would refuse it) by the same rule
+    the counter shows (app.payments.resend). Never for `unknown` or `unconfirmed` attempts:
+    their money may have moved, and a second prompt could charge the customer twice.
+    `send=False` saves the new attempt only (the counter's row then sends it).
     """
     existing = _by_idempotency_key(_scoped_key(cashier, idempotency_key))
     if existing is not None:
         return existing, False
-    if original.status not in RESENDABLE:
-        raise CannotResend(N_("Only a failed or refused payment can be sent again."))
-    if original.status == Status.FAILED and not describe(original.result_code or "").can_resend:
-        # e.g. a locked PIN (8006) or a till set-up error (2028): a new prompt cannot succeed.
-        raise CannotResend(N_("M-PESA cannot take this payment: a new prompt would fail too."))
-    attempts = (
-        db.session.execute(select(Payment.status).where(Payment.sale_ref == original.sale_ref))
-        .scalars()
-        .all()
-    )
-    if Status.PAID in attempts:
-        raise CannotResend(N_("This sale is already paid."))
-    if any(s not in RESENDABLE for s in attempts):
-        raise CannotResend(N_("Another attempt for this sale is still open; wait for its result."))
-    return initiate_payment(
+    now = now or db_now()
+    state = resend_state(original, now)
+    if state.refused is not None:
+        raise CannotResend(state.refused)
+    if state.wait:
+        raise guards.TryLater(state.reason or "wait", state.wait)
+    create = initiate_payment if send else create_payment
+    return create(
         original.till,
         cashier,
         phone=original.phone,
@@ -837,23 +891,42 @@ def _contradicts(payment: Payment, outcome: Outcome) -> bool:
     return False
 
 
+#: Seconds a saved payment may wait for its push to be claimed (the counter's row sends it at
+#: once); past this nobody will, and since nothing left, it is refused as not sent.
+UNSENT_GRACE = 60
+
+
 def give_up_stale(now: datetime | None = None) -> int:
-    """Pending too long → unconfirmed; initiating too long (a crash mid-push) → unknown.
+    """Pending too long → unconfirmed; a push claimed but never answered (a crash mid-push)
+    → unknown; a push never claimed (the counter's page closed first) → not sent.
 
     `now` defaults to the database's clock, which also stamped pushed_at and created_at: a
     scheduler whose own clock runs ahead cannot give up on a push that is still live.
     """
     now = now or db_now()
     give_up = timedelta(seconds=current_app.config["GIVE_UP_AFTER"])
+    initiating = Payment.status == Status.INITIATING
     stale = (
         db.session.execute(
             select(Payment.id).where(
                 ((Payment.status == Status.PENDING) & (Payment.pushed_at < now - give_up))
                 | (
-                    (Payment.status == Status.INITIATING)
+                    initiating
+                    & Payment.push_started_at.is_not(None)
                     # A live push is bounded by the connect+read timeouts; allow a margin.
-                    & (Payment.created_at < now - timedelta(seconds=_initiating_grace()))
+                    & (Payment.push_started_at < now - timedelta(seconds=_initiating_grace()))
                 )
+            )
+        )
+        .scalars()
+        .all()
+    )
+    unsent = (
+        db.session.execute(
+            select(Payment.id).where(
+                initiating,
+                Payment.push_started_at.is_(None),
+                Payment.created_at < now - timedelta(seconds=UNSENT_GRACE),
             )
         )
         .scalars()
@@ -863,6 +936,18 @@ def give_up_stale(now: datetime | None = None) -> int:
     moved = 0
     for payment_id in stale:
         outcome = Outcome(Event.GIVE_UP, Source.EXPIRY, note="no final answer in time")
+        if apply_event(payment_id, outcome, now=now) is Applied.MOVED:
+            moved += 1
+    for payment_id in unsent:
+        # Claimed here, so that a late request from the counter cannot send it after all.
+        if not _claim_push(payment_id):
+            continue
+        outcome = Outcome(
+            Event.PUSH_REJECTED,
+            Source.EXPIRY,
+            error_code="not_sent",
+            error_message="the counter never sent this push; nothing left PesaDesk",
+        )
         if apply_event(payment_id, outcome, now=now) is Applied.MOVED:
             moved += 1
     return moved

@@ -31,12 +31,14 @@ PUSH_FIELDS = (
 )
 QUERY_FIELDS = ("BusinessShortCode", "Password", "Timestamp", "CheckoutRequestID")
 
+# [0-9], never \d: \d also takes Arabic-Indic and fullwidth digits ("١٧٤٣٧٩"), which int()
+# reads as numbers, so a shortcode, phone or amount in them would pass as valid.
 # Docs disagree on shortcode length (5-6, 5-7, 6-9; docs/daraja.md §3.1): accept the widest range.
-_SHORTCODE_RE = re.compile(r"\d{5,9}")
+_SHORTCODE_RE = re.compile(r"[0-9]{5,9}")
 # 2547XXXXXXXX (documented) and 2541XXXXXXXX (Safaricom's 01xx ranges, seen working in 2025).
-_MSISDN_RE = re.compile(r"254[17]\d{8}")
-_DIGITS_RE = re.compile(r"\d+")
-_TIMESTAMP_RE = re.compile(r"\d{14}")
+_MSISDN_RE = re.compile(r"254[17][0-9]{8}")
+_DIGITS_RE = re.compile(r"[0-9]+")
+_TIMESTAMP_RE = re.compile(r"[0-9]{14}")
 
 MAX_ACCOUNT_REFERENCE = 12
 MAX_TRANSACTION_DESC = 13

@@ -60,6 +60,10 @@ MAX_COPIES = 20
 # Not a Daraja code on purpose: nobody should mistake this refusal for a gateway answer.
 GUARD_ERROR_CODE = "SIMULATOR_DISABLED"
 _TEXT_CODE_RE = re.compile(r"[A-Z][A-Z0-9_]{0,31}")
+# A numeric ResultCode: ASCII digits (str.isdigit() also takes "١٠٣٢"), and no longer than
+# the 16 characters the app stores (app/daraja/schemas.py); int() of 5000 digits even raises.
+_NUMBER_CODE_RE = re.compile(r"[0-9]{1,16}")
+NUMBER_CODE_LIMIT = 10**16
 
 
 @bp.record_once
@@ -308,11 +312,11 @@ def _control_body() -> dict[str, Any]:
 
 def _result_code(value: Any, name: str) -> ResultCode:
     """A ResultCode from JSON: a non-negative integer (or its digits) or a code like SFC_IC0003."""
-    if isinstance(value, str) and value.isdigit():
+    if isinstance(value, str) and _NUMBER_CODE_RE.fullmatch(value):
         value = int(value)
     if isinstance(value, str) and _TEXT_CODE_RE.fullmatch(value):
         return value
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < NUMBER_CODE_LIMIT:
         raise ControlError(400, f"{name} must be a non-negative integer or a code like SFC_IC0003")
     return value
 

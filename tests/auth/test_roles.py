@@ -17,6 +17,8 @@ ROLE_URLS = [
     ("cashier.index", "/cashier/", "GET", {"cashier"}),
     ("cashier.create_payment", "/cashier/payments", "POST", {"cashier"}),
     ("cashier.payment_row", "/cashier/payments/999/row", "GET", {"cashier"}),
+    ("cashier.send", "/cashier/payments/999/send", "POST", {"cashier"}),
+    ("cashier.totals", "/cashier/totals", "GET", {"cashier"}),
     ("cashier.resend", "/cashier/payments/999/resend", "POST", {"cashier"}),
     ("cashier.cancel", "/cashier/payments/999/cancel", "POST", {"cashier"}),
     ("cashier.receipt", "/cashier/payments/999/receipt", "GET", {"cashier", "owner"}),

@@ -3,6 +3,7 @@
 import re
 
 import sqlalchemy as sa
+from bs4 import BeautifulSoup
 
 from app.extensions import db
 from app.models import Payment, PaymentEvent
@@ -69,24 +70,51 @@ def test_double_submit_sends_one_push(live_app, cashier_client):
     second = cashier_client.post("/cashier/payments", data=data, headers=HX)
     assert first.status_code == second.status_code == 200
     assert _count() == 1
-    assert "hx-swap-oob" in first.get_data(as_text=True)
-    assert "hx-swap-oob" not in second.get_data(as_text=True)  # no second row on screen
+    [payment_id] = db.session.execute(sa.select(Payment.id)).scalars().all()
+    # Both answers carry the one row (the second is what the browser sees if the first answer
+    # was lost; counter.js keeps one copy); each row asks for its push, which leaves once.
+    for answer in (first, second):
+        assert f'id="payment-{payment_id}"' in answer.get_data(as_text=True)
+    for _ in range(2):
+        cashier_client.post(f"/cashier/payments/{payment_id}/send", headers=HX)
     pushes = cashier_client.get("/simulator/_control/pushes").get_json()
     assert len(pushes if isinstance(pushes, list) else pushes["pushes"]) == 1
 
 
+def _save_and_send(client, data):
+    """What the browser does: save the sale (the form is free again at once), then the new
+    row asks for its push. Returns (payment id, the save's html, the send's html)."""
+    saved = client.post("/cashier/payments", data=data, headers=HX)
+    html = saved.get_data(as_text=True)
+    payment_id = int(re.search(r'id="payment-(\d+)"', html).group(1))
+    sent = client.post(f"/cashier/payments/{payment_id}/send", headers=HX)
+    assert sent.status_code == 200
+    return payment_id, html, sent.get_data(as_text=True)
+
+
+def test_htmx_save_answers_at_once_and_the_row_sends_itself(live_app, cashier_client):
+    data = {"phone": "0708374149", "amount": "40", "idempotency_key": "7f" + "e" * 30}
+    saved = cashier_client.post("/cashier/payments", data=data, headers=HX)
+    html = saved.get_data(as_text=True)
+    assert 'data-status="initiating"' in html and "Sending to M-PESA" in html
+    soup = BeautifulSoup(html, "html.parser")
+    send_form = soup.select_one("li.row .send-form")
+    assert send_form["hx-trigger"] == "load, submit" and send_form["method"] == "post"
+    assert saved.headers["HX-Trigger"] == "totals-changed"  # "Still open" moves
+    totals = cashier_client.get("/cashier/totals", headers=HX).get_data(as_text=True)
+    assert BeautifulSoup(totals, "html.parser").select_one("#today-open").get_text() == "1"
+    assert cashier_client.get("/simulator/_control/pushes").get_json() == []  # nothing sent yet
+
+
 def test_htmx_send_then_row_polls_until_paid_with_286(live_app, cashier_client):
-    r = cashier_client.post(
-        "/cashier/payments",
-        data={
+    payment_id, _saved, html = _save_and_send(
+        cashier_client,
+        {
             "phone": "0708374149",
             "amount": "40",
             "idempotency_key": "7fee14589c62962b2d4b1a18d4e906eb",
         },
-        headers=HX,
     )
-    html = r.get_data(as_text=True)
-    payment_id = int(re.search(r'id="payment-(\d+)"', html).group(1))
     assert 'hx-trigger="every 1500ms"' in html and 'data-status="pending"' in html
     url = f"/cashier/payments/{payment_id}/row"
 
@@ -113,16 +141,14 @@ def test_htmx_send_then_row_polls_until_paid_with_286(live_app, cashier_client):
 
 
 def test_cancelled_by_amount_rule_shows_what_to_say(live_app, cashier_client):
-    r = cashier_client.post(
-        "/cashier/payments",
-        data={
+    payment_id, _saved, _sent = _save_and_send(
+        cashier_client,
+        {
             "phone": "0708374149",
             "amount": "1032",
             "idempotency_key": "6677acfcb55a7a12958e6198519c0979",
         },
-        headers=HX,
     )
-    payment_id = int(re.search(r'id="payment-(\d+)"', r.get_data(as_text=True)).group(1))
     final = wait_for(
         lambda: (
             (
@@ -158,16 +184,14 @@ def test_daraja_refusal_is_shown_and_nothing_retried(live_app, cashier_client, t
 
     till.passkey_enc = encrypt("not-the-passkey")
     db.session.commit()
-    r = cashier_client.post(
-        "/cashier/payments",
-        data={
+    _id, _saved, html = _save_and_send(
+        cashier_client,
+        {
             "phone": "0708374149",
             "amount": "60",
             "idempotency_key": "34f0e438c88f3626e54b476a84b007db",
         },
-        headers=HX,
     )
-    html = r.get_data(as_text=True)
     assert 'data-status="rejected"' in html
     assert "passkey or shortcode is wrong" in html
     payment = db.session.execute(sa.select(Payment)).scalar_one()

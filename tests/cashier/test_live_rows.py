@@ -88,8 +88,12 @@ def test_a_changed_phase_is_announced_and_refreshes_the_totals(cashier_client, m
     assert announcement["hx-swap-oob"] == "innerHTML:#announcer"
     assert "KES 250" in announcement.get_text() and "Paid" in announcement.get_text()
     assert "2547••••149" in announcement.get_text()
-    totals = soup.find(id="today-totals")
-    assert totals["hx-swap-oob"] == "true"
+    # The totals are told to refresh themselves (their own request, not this poll's work).
+    assert response.headers["HX-Trigger"] == "totals-changed"
+    assert soup.find(id="today-totals") is None
+    refreshed = cashier_client.get("/cashier/totals", headers={"HX-Request": "true"})
+    totals = BeautifulSoup(refreshed.data, "html.parser").find(id="today-totals")
+    assert totals["hx-trigger"] == "totals-changed from:body"
     assert totals.find(id="today-paid-count").get_text() == "1"
     assert totals.find(id="today-paid-kes").get_text() == "KES 250"
 

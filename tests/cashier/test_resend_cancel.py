@@ -48,15 +48,19 @@ def test_resend_creates_a_linked_attempt_and_prepends_its_row(
     first, second = _payments()
     assert second.resend_of_id == first.id
     assert second.sale_ref == first.sale_ref
-    assert second.status == "pending" and second.amount_kes == first.amount_kes
+    assert second.status == "initiating" and second.amount_kes == first.amount_kes
     soup = _soup(response)
     old_row = soup.find("li", id=f"payment-{first.id}")
     assert "Sent again" in old_row.get_text()
     assert old_row.select_one(".resend-form") is None  # one resend per attempt
     new_row = soup.find(id=f"new-row-{second.id}")
     assert new_row["hx-swap-oob"] == "afterbegin:#payment-rows"
-    assert new_row.find("li", id=f"payment-{second.id}")["data-phase"] == "pin"
-    assert "Waiting for PIN" in soup.find(id="announcement").get_text()
+    # Saved at once; the new row sends its own push (like a new sale).
+    assert new_row.find("li", id=f"payment-{second.id}")["data-phase"] == "sending"
+    assert new_row.select_one(".send-form")
+    assert "Sending" in soup.find(id="announcement").get_text()
+    sent = _soup(cashier_client.post(f"/cashier/payments/{second.id}/send", headers=HX))
+    assert sent.find("li", id=f"payment-{second.id}")["data-phase"] == "pin"
 
 
 def test_resend_twice_is_still_one_new_attempt(live_app, cashier_client, make_payment):

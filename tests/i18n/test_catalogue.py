@@ -26,6 +26,7 @@ CASHIER_FACING = [
     ROOT / "app" / "payments" / "messages.py",
     ROOT / "app" / "payments" / "rules.py",
     ROOT / "app" / "payments" / "guards.py",
+    ROOT / "app" / "payments" / "resend.py",
     ROOT / "app" / "payments" / "service.py",
     ROOT / "app" / "errors.py",
     ROOT / "app" / "filters.py",

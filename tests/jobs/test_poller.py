@@ -170,16 +170,38 @@ def test_spent_budget_releases_the_payment_unqueried(live_app, till, make_paymen
 
 
 def test_initiating_left_by_a_crash_becomes_unknown(app, make_payment):
+    """The push was claimed (it may have left) and never answered: money may have moved."""
+    an_hour_ago = utcnow() - timedelta(hours=1)
     p = make_payment(status="initiating", checkout=None)
     db.session.execute(
         sa.update(Payment)
         .where(Payment.id == p.id)
-        .values(created_at=utcnow() - timedelta(hours=1))
+        .values(created_at=an_hour_ago, push_started_at=an_hour_ago)
     )
     db.session.commit()
     counts = poll_payments()
     assert counts["given_up"] == 1
     assert _reload(p.id).status == "unknown"
+
+
+def test_a_push_never_claimed_is_refused_as_not_sent(app, make_payment):
+    """Saved, but the counter's page never asked for the push (closed, offline): nothing
+    left, so it is honestly "not sent", and a late request can no longer send it."""
+    from app.payments import service
+
+    p = make_payment(status="initiating", checkout=None, push_started_at=None)
+    assert poll_payments()["given_up"] == 0  # the row may still be about to send it
+    db.session.execute(
+        sa.update(Payment)
+        .where(Payment.id == p.id)
+        .values(created_at=utcnow() - timedelta(seconds=service.UNSENT_GRACE + 5))
+    )
+    db.session.commit()
+    assert poll_payments()["given_up"] == 1
+    p = _reload(p.id)
+    assert (p.status, p.push_error_code) == ("rejected", "not_sent")
+    assert p.next_query_at is None
+    assert service.send_push(p.id) is False  # too late: claimed by the expiry
 
 
 def test_jobs_are_registered_from_one_table(app):
@@ -212,13 +234,14 @@ def test_jobs_are_registered_from_one_table(app):
 def test_a_push_answered_after_give_up_is_followed_again(app, make_payment):
     """give_up_stale made a slow push unknown; Daraja's late acceptance must not be lost."""
     from app.payments.service import Outcome, apply_event
-    from app.payments.states import Event
+    from app.payments.states import Event, Source
 
+    an_hour_ago = utcnow() - timedelta(hours=1)
     p = make_payment(status="initiating", checkout=None)
     db.session.execute(
         sa.update(Payment)
         .where(Payment.id == p.id)
-        .values(checkout_request_id=None, created_at=utcnow() - timedelta(hours=1))
+        .values(checkout_request_id=None, created_at=an_hour_ago, push_started_at=an_hour_ago)
     )
     db.session.commit()
     assert poll_payments()["given_up"] == 1
@@ -227,7 +250,7 @@ def test_a_push_answered_after_give_up_is_followed_again(app, make_payment):
         p.id,
         Outcome(
             Event.PUSH_ACCEPTED,
-            "push",
+            Source.PUSH,
             merchant_request_id="m-1",
             checkout_request_id="ws_CO_LATE_ANSWER",
         ),

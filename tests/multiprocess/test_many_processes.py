@@ -94,7 +94,7 @@ def _login(base: str) -> tuple[requests.Session, str, str]:
         f"{base}/login", data={"csrf_token": token, "username": "cashier", "password": PASSWORD}
     )
     assert r.url.endswith("/cashier/"), r.text[:500]
-    key = re.search(r'name="idempotency_key" type="hidden" value="([^"]+)"', r.text).group(1)
+    key = re.search(r'<input[^>]*name="idempotency_key"[^>]*value="([^"]+)"', r.text).group(1)
     return s, token, key
 
 
@@ -118,12 +118,23 @@ def _send_many(base: str, jobs: list[tuple[str, int]]) -> list[str]:
                 headers={"HX-Request": "true", "X-CSRFToken": token},
                 timeout=60,
             )
-            found = re.search(r'name="idempotency_key" type="hidden" value="([^"]+)"', r.text)
-            if r.status_code != 200 or "hx-swap-oob" not in r.text or not found:
+            found = re.search(r'<input[^>]*name="idempotency_key"[^>]*value="([^"]+)"', r.text)
+            row = re.search(r'id="payment-(\d+)"', r.text)
+            if r.status_code != 200 or "hx-swap-oob" not in r.text or not found or not row:
                 with lock:
                     errors.append(f"{phone} {amount}: HTTP {r.status_code} {r.text[:200]}")
                 return
             key = found.group(1)
+            # The new row then asks for its push, as the browser does (hx-trigger="load").
+            sent = s.post(
+                f"{base}/cashier/payments/{row.group(1)}/send",
+                headers={"HX-Request": "true", "X-CSRFToken": token},
+                timeout=60,
+            )
+            if sent.status_code != 200:
+                with lock:
+                    errors.append(f"{phone} {amount}: send HTTP {sent.status_code}")
+                return
 
     threads = [threading.Thread(target=run, args=(c,)) for c in chunks]
     for t in threads:

@@ -7,6 +7,7 @@ by waiting for a timing window.
 from __future__ import annotations
 
 import logging
+import re
 import uuid
 from datetime import timedelta
 
@@ -127,13 +128,24 @@ def test_cashier_is_told_not_to_send_again_when_the_answer_was_not_saved(live_ap
     login(client, "cashier")
     key = uuid.uuid4().hex
     form = {"phone": "0708374149", "amount": "25", "reference": "", "idempotency_key": key}
-    r = client.post("/cashier/payments", data=form, headers={"HX-Request": "true"})
+    hx = {"HX-Request": "true"}
+    saved = client.post("/cashier/payments", data=form, headers=hx).get_data(as_text=True)
+    payment_id = re.search(r'id="payment-(\d+)"', saved).group(1)
+    r = client.post(f"/cashier/payments/{payment_id}/send", headers=hx)
     html = r.get_data(as_text=True)
     assert r.status_code == 200 and "do not send again" in html
-    assert 'value="0708374149"' in html and 'value="25"' in html and key in html
-    # Pressing Enter again finds the same sale: nothing is pushed twice.
-    client.post("/cashier/payments", data=form, headers={"HX-Request": "true"})
+    # Asking again (the row's button, a reload, Enter on the same form) sends nothing twice.
+    client.post(f"/cashier/payments/{payment_id}/send", headers=hx)
+    client.post("/cashier/payments", data=form, headers=hx)
     assert len(get_state(live_app).list_pushes()) == 1
+    # Without JavaScript the same failure keeps what was typed in the form.
+    plain = client.post(
+        "/cashier/payments", data={**form, "idempotency_key": "b" * 32, "phone": "0711222333"}
+    )
+    page = plain.get_data(as_text=True)
+    assert plain.status_code == 422 and "do not send again" in page
+    assert 'value="0711222333"' in page and 'value="25"' in page
+    assert len(get_state(live_app).list_pushes()) == 2
 
 
 def test_journal_entry_for_a_payment_that_moved_on_is_harmless(app, make_payment):

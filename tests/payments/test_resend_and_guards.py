@@ -165,3 +165,60 @@ def test_a_spent_budget_leaves_no_query_in_the_log(live_app, till, make_payment)
 
     assert poll_payments()["queried"] == 0
     assert db.session.execute(sa.select(sa.func.count(PaymentQuery.id))).scalar_one() == 0
+
+
+@pytest.mark.parametrize(
+    ("kind", "seconds_ago", "left"),
+    [
+        # Daraja said "a prompt is open for this phone": M-Pesa's lock lasts about a minute.
+        ({"status": "rejected", "push_error_code": "DarajaSubscriberLocked"}, 15, 45),
+        # Result code 17 ("rule limited") advises two minutes; 1001 a minute.
+        ({"status": "failed", "result_code": "1001"}, 20, 40),
+    ],
+)
+def test_a_resend_during_its_countdown_is_refused_by_the_service(
+    app, make_payment, kind, seconds_ago, left
+):
+    """The counter disables Resend and counts down; posting it anyway is refused too, by the
+    same rule (app.payments.resend), with the time left."""
+    from app.payments.resend import resend_state
+
+    now = utcnow()
+    at = now - timedelta(seconds=seconds_ago)
+    # Another amount than any recent push, so only the attempt's own answer asks for a wait.
+    original = make_payment(amount=333, pushed_at=at - timedelta(seconds=200), final_at=at, **kind)
+    state = resend_state(original, now)
+    assert state.allowed and left - 1 <= state.wait <= left + 1
+    with pytest.raises(guards.TryLater) as refused:
+        service.resend_payment(original, _cashier(), idempotency_key="r-1", now=now)
+    assert left - 1 <= refused.value.seconds <= left + 1
+    assert db.session.execute(sa.select(sa.func.count(Payment.id))).scalar_one() == 1
+    # Once the window has passed, the same resend is accepted (saved; the row sends it).
+    later = now + timedelta(seconds=left + 2)
+    new, created = service.resend_payment(
+        original, _cashier(), idempotency_key="r-2", now=later, send=False
+    )
+    assert created and new.resend_of_id == original.id and new.status == "initiating"
+
+
+def test_resend_rule_is_one_rule_for_the_row_and_the_service(app, make_payment):
+    """What the row shows (can resend, how long to wait) is what the service enforces."""
+    from app.cashier.live import row_views
+    from app.payments.resend import resend_state
+
+    now = utcnow()
+    rows = [
+        make_payment(status="failed", result_code="1032", amount=201, phone="254711000001"),
+        make_payment(status="failed", result_code="8006", amount=202, phone="254711000002"),
+        make_payment(status="unknown", amount=203, phone="254711000003"),
+        make_payment(status="rejected", push_error_code="DarajaSystemBusy", amount=204,
+                     phone="254711000004", final_at=now),
+    ]  # fmt: skip
+    with app.test_request_context():
+        views = {v.p.id: v for v in row_views(rows, now)}
+    for p in rows:
+        state = resend_state(p, now)
+        assert views[p.id].can_resend is state.allowed
+        assert views[p.id].resend_wait == (state.wait if state.allowed else None)
+    assert [views[p.id].can_resend for p in rows] == [True, False, False, True]
+    assert 29 <= views[rows[3].id].resend_wait <= 30
