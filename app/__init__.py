@@ -54,6 +54,8 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     babel.init_app(app, locale_selector=select_locale)
 
     from app import filters
+    from app.admin import audit as _audit_pages  # noqa: F401 - adds the audit log pages
+    from app.admin import tills as _till_pages  # noqa: F401 - adds the shop and till pages
     from app.admin.views import bp as admin_bp
     from app.auth.views import bp as auth_bp
     from app.callbacks.views import bp as callbacks_bp
@@ -61,6 +63,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     from app.cli import register_cli
     from app.errors import register_error_handlers
     from app.owner.views import bp as owner_bp
+    from app.security import register as register_security
     from app.web_input import register as register_web_input
 
     filters.register(app)
@@ -82,8 +85,26 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         app.register_blueprint(simulator_bp, url_prefix="/simulator")
         csrf.exempt(simulator_bp)
     register_error_handlers(app)
+    register_security(app)
     register_cli(app)
+    _trust_proxies(app)
     return app
+
+
+def _trust_proxies(app: Flask) -> None:
+    """Behind PESADESK_TRUSTED_PROXIES proxies, the client address, scheme and host are the
+    ones they forward (callback allowlist, audit log, HTTPS cookies); with none, nothing a
+    client sends in X-Forwarded-* is believed."""
+    from werkzeug.middleware.proxy_fix import ProxyFix
+
+    from app.callbacks.guard import check_setting
+
+    problem = check_setting(app.config["CALLBACK_ALLOWED_IPS"])
+    if problem:
+        raise RuntimeError(problem)
+    hops = app.config["TRUSTED_PROXIES"]
+    if hops > 0:
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
 
 
 def _finish_config(app: Flask) -> None:
@@ -107,17 +128,28 @@ def _finish_config(app: Flask) -> None:
         if not (cfg["DEMO"] or cfg.get("TESTING")):
             raise RuntimeError("Set PESADESK_SECRET_KEY (see README, Configuration).")
         cfg["SECRET_KEY"] = _instance_secret(app, "secret_key", lambda: secrets.token_hex(32))
-    if not cfg.get("ENCRYPTION_KEY"):
+    from app.crypto import check_keys, split_keys, startup_message
+
+    if not split_keys(cfg.get("ENCRYPTION_KEY")):
         if not (cfg["DEMO"] or cfg.get("TESTING")):
-            raise RuntimeError("Set PESADESK_ENCRYPTION_KEY (see README, Configuration).")
+            raise RuntimeError(startup_message(check_keys(None)))
         cfg["ENCRYPTION_KEY"] = _instance_secret(
             app, "encryption_key", lambda: Fernet.generate_key().decode()
         )
+    # Checked in every mode: a bad key would otherwise surface only at the first payment, and
+    # a demo cannot replace a configured key without orphaning what it encrypted.
+    if key_problems := check_keys(cfg["ENCRYPTION_KEY"]):
+        raise RuntimeError(startup_message(key_problems))
     cfg["MAX_CONTENT_LENGTH"] = max(cfg["CALLBACK_MAX_BYTES"], 1024 * 1024)
     # A CSRF token lives as long as the login session: a counter left open for hours must
     # still send (the session itself ends at logout or when the browser closes).
     cfg.setdefault("WTF_CSRF_TIME_LIMIT", None)
-    cfg.setdefault("SESSION_COOKIE_HTTPONLY", True)
-    cfg.setdefault("SESSION_COOKIE_SAMESITE", "Lax")
-    cfg["SESSION_COOKIE_SECURE"] = cfg["BASE_URL"].startswith("https://")
+    # Assigned, not setdefault: Flask's defaults already hold these keys (SAMESITE is None).
+    # Lax: a link from elsewhere still opens the counter logged in, but no other site can
+    # post a form with the cookie. Secure only when the site is served over HTTPS.
+    https = cfg["BASE_URL"].startswith("https://")
+    for cookie in ("SESSION_COOKIE", "REMEMBER_COOKIE"):  # Flask-Login's, should login remember
+        cfg[f"{cookie}_HTTPONLY"] = True
+        cfg[f"{cookie}_SAMESITE"] = "Lax"
+        cfg[f"{cookie}_SECURE"] = https
     logging.getLogger("app").setLevel(logging.INFO)

@@ -78,4 +78,20 @@ def from_env(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
         "DARAJA_CONNECT_TIMEOUT": _float(env.get("PESADESK_DARAJA_CONNECT_TIMEOUT"), 5.0),
         "DARAJA_READ_TIMEOUT": _float(env.get("PESADESK_DARAJA_READ_TIMEOUT"), 30.0),
         "CALLBACK_MAX_BYTES": _int(env.get("PESADESK_CALLBACK_MAX_BYTES"), 64 * 1024),
+        # Owners and admins are signed out after this many minutes without a request.
+        "IDLE_TIMEOUT_MINUTES": _float(env.get("PESADESK_IDLE_TIMEOUT_MINUTES"), 30.0),
+        # Cashiers stay signed in for their shift: this many hours after signing in.
+        "CASHIER_SESSION_HOURS": _float(env.get("PESADESK_CASHIER_SESSION_HOURS"), 12.0),
+        # After a rotation, how long a till's old callback token still works (hours).
+        "CALLBACK_TOKEN_GRACE_HOURS": _float(env.get("PESADESK_CALLBACK_TOKEN_GRACE_HOURS"), 24.0),
+        # Callbacks accepted per second per token, per worker process (a flood is refused).
+        "CALLBACK_RATE_PER_S": _float(env.get("PESADESK_CALLBACK_RATE_PER_S"), 100.0),
+        # Addresses callbacks may come from: empty (any), "safaricom" (docs/daraja.md §9), or
+        # IPs and networks separated by commas.
+        "CALLBACK_ALLOWED_IPS": env.get("PESADESK_CALLBACK_ALLOWED_IPS", ""),
+        # Proxies in front of the app whose X-Forwarded-For is believed (werkzeug ProxyFix).
+        "TRUSTED_PROXIES": _int(env.get("PESADESK_TRUSTED_PROXIES"), 0),
+        # Stored raw callbacks older than this many days are deleted by a job.
+        "CALLBACK_RETENTION_DAYS": _int(env.get("PESADESK_CALLBACK_RETENTION_DAYS"), 400),
+        "RETENTION_JOB_INTERVAL": 6 * 3600,
     }

@@ -19,6 +19,7 @@ from app.payments.messages import (
     status_label,
     wait_message,
 )
+from app.shops import fingerprint
 from app.timeutil import NAIROBI, to_nairobi
 
 #: what hides the middle digits of a phone number
@@ -87,6 +88,7 @@ def current_language() -> str:
 def register(app: Flask) -> None:
     app.add_template_filter(nairobi, "nairobi")
     app.add_template_filter(kes, "kes")
+    app.add_template_filter(fingerprint, "fingerprint")
     app.add_template_filter(local_phone, "local_phone")
     app.add_template_filter(mask_phone, "mask_phone")
     app.add_template_filter(shown_phone, "shown_phone")

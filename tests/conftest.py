@@ -96,6 +96,9 @@ def make_test_app(database_url: str, instance: Path, **overrides):
         "BASE_URL": "http://127.0.0.1:9",
         "SIMULATOR_URL": "http://127.0.0.1:9/simulator",
         "DARAJA_READ_TIMEOUT": 5.0,
+        # Off by default in tests (race tests post 50 callbacks at once); the rate limit's
+        # own tests switch it on.
+        "CALLBACK_RATE_PER_S": 0,
     }
     config.update(overrides)
     os.environ.setdefault("PESADESK_INSTANCE_PATH", str(instance))
@@ -147,10 +150,29 @@ def app(database_url: str, sqlite_dir: Path):
         db.engine.dispose()
 
 
+def _clear_audit_log(conn) -> None:
+    """The audit log refuses deletes (app/models/audit.py); a test database starts empty."""
+    from app.models.audit import _NO_CHANGE_SQLITE
+
+    if conn.dialect.name == "postgresql":
+        conn.execute(sa.text("ALTER TABLE audit_log DISABLE TRIGGER USER"))
+        conn.execute(sa.text("DELETE FROM audit_log"))
+        conn.execute(sa.text("ALTER TABLE audit_log ENABLE TRIGGER USER"))
+        return
+    for verb in ("update", "delete"):
+        conn.execute(sa.text(f"DROP TRIGGER IF EXISTS audit_log_no_{verb}"))
+    conn.execute(sa.text("DELETE FROM audit_log"))
+    for ddl in _NO_CHANGE_SQLITE:
+        conn.execute(sa.text(ddl.statement))
+
+
 def _truncate_all() -> None:
     db.session.remove()
     with db.engine.begin() as conn:
         for table in reversed(db.metadata.sorted_tables):
+            if table.name == "audit_log":
+                _clear_audit_log(conn)
+                continue
             conn.execute(table.delete())
         if conn.dialect.name == "postgresql":
             for table in db.metadata.sorted_tables:
@@ -171,11 +193,14 @@ def _password_hash() -> str:
 
 
 def seed_till_and_users() -> None:
-    db.session.add(simulator_till("Test Shop"))
+    till = simulator_till("Test Shop")
+    db.session.add(till)
     for role in Role:
         # Hashing is deliberately slow; hash once per run, not per test.
         user = User(username=role.value, role=role, password_hash=_password_hash())
         db.session.add(user)
+        if role == Role.CASHIER:
+            till.cashiers.append(user)
     db.session.commit()
 
 

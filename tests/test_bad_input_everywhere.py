@@ -77,6 +77,8 @@ FORM_NAMES = (
     *("name", "till_type", "shortcode", "till_number", "environment", "query_budget_per_s"),
     *("allow_ported_numbers", "consumer_key", "consumer_secret", "passkey"),  # the till
     *("action", "pin", "checkout_request_id"),  # the simulator's virtual phone
+    *("code", "current_password", "new_password", "confirm", "owner", "admin"),  # sign-in
+    *("shop_id", "cashier_ids", "till_id", "archive", "actor", "target", "from", "to", "shop"),
     "csrf_token",
 )
 # JSON keys the simulator's Daraja API and control API read (app/simulator/*.py).
@@ -91,7 +93,14 @@ VARIABLE = re.compile(r"<(?:[^<>]*:)?(\w+)>")  # "<int:payment_id>" → payment_
 
 # Walked last: each ends what the rest of the walk relies on (the session, the simulator's
 # bearer token).
-LAST = ("auth.logout", "simulator.control_reset", "simulator.control_expire_tokens")
+LAST = (
+    "auth.logout",
+    "simulator.control_reset",
+    "simulator.control_expire_tokens",
+    # These change the till every other request uses: walk them after the rest.
+    "admin.rotate_till_token",
+    "admin.archive_till",
+)
 IMPLIED_METHODS = {"HEAD", "OPTIONS"}  # answered by Flask from the GET view, or by Flask alone
 
 
@@ -233,6 +242,8 @@ def real(app, make_payment) -> dict[str, str]:
         "payment_id": str(payment.id),
         "raw_id": str(raw.id),
         "user_id": str(cashier.id),
+        "till_id": str(till.id),
+        "shop_id": str(till.shop_id),
         "token": till.callback_token,
         "filename": "app.css",
         "checkout_request_id": payment.checkout_request_id,

@@ -65,8 +65,22 @@ def test_upgrade_keeps_existing_payments(empty_database_url, sqlite_dir):
         with db.engine.begin() as conn:
             conn.execute(sa.text(OLD_TILL))
             conn.execute(sa.text(OLD_PAYMENT))
+            conn.execute(
+                sa.text(
+                    "INSERT INTO users (id, username, password_hash, role, active, created_at)"
+                    " VALUES (3, 'Wanjiku', 'x', 'cashier', true, CURRENT_TIMESTAMP)"
+                )
+            )
         upgrade(directory=str(ROOT / "migrations"))
         with db.engine.connect() as conn:
             sale_ref = conn.execute(sa.text("SELECT sale_ref FROM payments WHERE id = 7")).scalar()
+            shop = conn.execute(sa.text("SELECT s.name FROM tills t JOIN shops s ON s.id ="
+                                        " t.shop_id WHERE t.id = 1")).scalar()  # fmt: skip
+            works_at = conn.execute(
+                sa.text("SELECT till_id FROM user_tills WHERE user_id = 3")
+            ).all()
+            key = conn.execute(sa.text("SELECT username_key FROM users WHERE id = 3")).scalar()
         db.engine.dispose()
     assert sale_ref == "p7"
+    # An install with one till moves to one shop of that name; its cashiers work there.
+    assert shop == "Old" and works_at == [(1,)] and key == "wanjiku"

@@ -1,93 +1,67 @@
-"""Admin forms: till settings and users."""
+"""Admin forms: users (the till forms are in app/admin/tills.py)."""
 
+from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import (
     BooleanField,
-    DecimalField,
     PasswordField,
     SelectChoice,
     SelectField,
     StringField,
 )
-from wtforms.validators import DataRequired, Length, NumberRange, Optional, Regexp
+from wtforms.validators import DataRequired, Length, Optional, ValidationError
 
+from app.auth.passwords import MAX_LENGTH, USERNAME_MAX, password_problem, username_problem
 from app.models import Role
-from app.models.till import ENVIRONMENTS, TILL_TYPES
 
-# [0-9], not \d: \d also takes Arabic-Indic and fullwidth digits, which Daraja refuses.
-_DIGITS = Regexp(r"^[0-9]{5,10}$", message="Digits only, 5 to 10 of them.")
-_TILL_TYPE_LABELS = {"paybill": "Paybill", "till": "Till (Buy Goods)"}
-_ENVIRONMENT_LABELS = {
-    "simulator": "Simulator (built-in, demo)",
-    "sandbox": "Safaricom sandbox",
-    "production": "Production",
-}
-
-
-class TillForm(FlaskForm):
-    name = StringField("Shop name", validators=[DataRequired(), Length(max=80)])
-    till_type = SelectField(
-        "Type",
-        choices=[SelectChoice(t, _TILL_TYPE_LABELS[t]) for t in TILL_TYPES],
-        validators=[DataRequired()],
-    )
-    shortcode = StringField(
-        "Business shortcode",
-        description="The paybill number; for a till, the store or HO number used at go-live.",
-        validators=[DataRequired(), _DIGITS],
-    )
-    till_number = StringField(
-        "Till number",
-        description="Only for Buy Goods: the till customers pay (sent as PartyB).",
-        validators=[Optional(), _DIGITS],
-    )
-    environment = SelectField(
-        "Environment",
-        choices=[SelectChoice(e, _ENVIRONMENT_LABELS[e]) for e in ENVIRONMENTS],
-    )
-    query_budget_per_s = DecimalField(
-        "Status queries per second",
-        description="The most STK queries the poller sends for this till, across all processes.",
-        places=1,
-        default=2,
-        validators=[DataRequired(), NumberRange(min=0.1, max=50)],
-    )
-    allow_ported_numbers = BooleanField(
-        "Allow ported numbers",
-        description=(
-            "Accept numbers on Airtel, Telkom or other networks' prefixes, for customers who "
-            "moved their number to Safaricom. Off: such numbers are refused before sending."
-        ),
-    )
-    # Secrets: left blank means "keep the stored value"; stored values are never sent back.
-    consumer_key = PasswordField("Consumer key", validators=[Optional(), Length(max=200)])
-    consumer_secret = PasswordField("Consumer secret", validators=[Optional(), Length(max=200)])
-    passkey = PasswordField("Passkey", validators=[Optional(), Length(max=200)])
-
-    def validate(self, extra_validators=None) -> bool:  # noqa: ANN001
-        ok = super().validate(extra_validators)
-        # Checked here, not inline: Optional() on the field stops its own validator chain.
-        if self.till_type.data == "till" and not self.till_number.data:
-            self.till_number.errors = [
-                *self.till_number.errors,
-                "A Buy Goods till needs its till number.",
-            ]
-            ok = False
-        return ok
+#: the role as a person reads it (the stored value stays "cashier", "owner", "admin")
+_ROLE_LABELS = {Role.CASHIER: _l("Cashier"), Role.OWNER: _l("Owner"), Role.ADMIN: _l("Admin")}
+# WTForms' own messages, as the catalogue's msgids (WTForms has no Swahili of its own).
+_REQUIRED = _l("This field is required.")
+_MAX_LENGTH = _l("Field cannot be longer than %(max)d characters.")
 
 
 class NewUserForm(FlaskForm):
     username = StringField(
-        "Username",
-        validators=[DataRequired(), Length(max=64), Regexp(r"^[A-Za-z0-9_.-]+$")],
+        _l("Username"),
+        validators=[DataRequired(_REQUIRED), Length(max=USERNAME_MAX, message=_MAX_LENGTH)],
     )
-    role = SelectField("Role", choices=[SelectChoice(r.value, r.value.title()) for r in Role])
-    password = PasswordField("Password", validators=[DataRequired(), Length(min=8, max=256)])
+    role = SelectField(_l("Role"), choices=[SelectChoice(r.value, _ROLE_LABELS[r]) for r in Role])
+    password = PasswordField(
+        _l("Password"),
+        validators=[DataRequired(_REQUIRED), Length(max=MAX_LENGTH, message=_MAX_LENGTH)],
+    )
+
+    def validate_username(self, field: StringField) -> None:
+        problem = username_problem(field.data or "")
+        if problem:
+            raise ValidationError(problem)
+
+    def validate_password(self, field: PasswordField) -> None:
+        problem = password_problem(field.data or "", (self.username.data or "").strip())
+        if problem:
+            raise ValidationError(problem)
 
 
 class EditUserForm(FlaskForm):
-    role = SelectField("Role", choices=[SelectChoice(r.value, r.value.title()) for r in Role])
-    active = BooleanField("Active")
+    role = SelectField(_l("Role"), choices=[SelectChoice(r.value, _ROLE_LABELS[r]) for r in Role])
+    active = BooleanField(_l("Active"))
     password = PasswordField(
-        "New password (optional)", validators=[Optional(), Length(min=8, max=256)]
+        _l("New password (optional)"),
+        validators=[Optional(), Length(max=MAX_LENGTH, message=_MAX_LENGTH)],
     )
+
+    #: whose password it is (set by the view; the rules compare it with the username)
+    for_username = ""
+
+    def validate_password(self, field: PasswordField) -> None:
+        problem = password_problem(field.data or "", self.for_username)
+        if problem:
+            raise ValidationError(problem)
+
+
+class TwoFactorPolicyForm(FlaskForm):
+    """Which roles must sign in with a second factor (stored in the settings table)."""
+
+    owner = BooleanField(_l("Owners"))
+    admin = BooleanField(_l("Admins"))

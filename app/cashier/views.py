@@ -14,12 +14,13 @@ from flask import (
     redirect,
     render_template,
     request,
+    session,
     url_for,
 )
 from flask_babel import gettext
 from flask_login import current_user
-from sqlalchemy import select
 
+from app import shops
 from app.auth.roles import role_required
 from app.cashier.live import row_views
 from app.cashier.today import today_totals, todays_payments
@@ -49,11 +50,44 @@ def _viewer() -> dict:
     }
 
 
+class _PickTill(Exception):
+    """This login works at several tills and has not picked one yet."""
+
+
 def _till() -> Till:
-    till = db.session.execute(select(Till).order_by(Till.id).limit(1)).scalar_one_or_none()
+    """The till of this login: the one assigned, or the one picked (app/shops.py)."""
+    till = shops.current_till(current_user)
     if till is None:
-        abort(409, gettext("No till is configured yet: ask the admin to set one up."))
+        abort(409, gettext("No till is assigned to you yet: ask the admin."))
+    if isinstance(till, list):
+        raise _PickTill
     return till
+
+
+@bp.errorhandler(_PickTill)
+def _ask_for_a_till(_exc: _PickTill):
+    if is_htmx():
+        # A stale page of another login: the row or form cannot know which till is meant.
+        abort(409, gettext("Choose your till first: reload the page."))
+    return redirect(url_for("cashier.choose_till"))
+
+
+@bp.route("/till", methods=["GET", "POST"])
+@role_required(Role.CASHIER)
+def choose_till():
+    """Once per login, a cashier allowed at several tills says which one they work at."""
+    choices = shops.tills_for(current_user)
+    if request.method == "POST":
+        raw = request.form.get("till_id", "")
+        picked = (
+            shops.pick_till(current_user, int(raw))
+            if raw.isascii() and raw.isdigit() and len(raw) < 10
+            else None
+        )
+        if picked is not None:
+            return redirect(url_for("cashier.index"))
+        flash(gettext("Choose one of your tills."), "error")
+    return render_template("cashier/choose_till.html", choices=choices)
 
 
 def _fresh_form():
@@ -88,6 +122,7 @@ def _page(form, till: Till, *, error=None, status: int = 200):
         q=q,
         rows=row_views(todays_payments(till, current_user, q)),
         totals=today_totals(till, current_user),
+        can_switch=session.get(shops.SESSION_TILL) == till.id,
     )
     return vary_on_htmx(make_response(html, status))
 

@@ -11,6 +11,7 @@ from flask import Flask
 
 from app.jobs.poll import expire_stale, poll_pending, reconcile
 from app.jobs.recovery import replay_push_journal, sweep_inbox
+from app.jobs.retention import purge_callbacks
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +33,8 @@ JOBS: tuple[Job, ...] = (
     Job("inbox-sweep", sweep_inbox, "POLL_INTERVAL"),
     # Push answers the database could not take (app.payments.journal).
     Job("push-journal", replay_push_journal, "POLL_INTERVAL"),
+    # Raw callbacks older than PESADESK_CALLBACK_RETENTION_DAYS.
+    Job("purge-callbacks", purge_callbacks, "RETENTION_JOB_INTERVAL"),
 )
 
 

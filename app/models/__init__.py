@@ -1,12 +1,15 @@
 """Database models: users, tills, payments with their events, and raw callbacks."""
 
+from app.models.audit import AuditAction, AuditEntry
 from app.models.callback import CallbackOutcome, RawCallback
 from app.models.payment import Payment, PaymentEvent, PaymentQuery
-from app.models.till import Till
+from app.models.till import Shop, Till, user_tills
 from app.models.token import DarajaToken
 from app.models.user import Role, User
 
 __all__ = [
+    "AuditAction",
+    "AuditEntry",
     "CallbackOutcome",
     "DarajaToken",
     "Payment",
@@ -14,6 +17,8 @@ __all__ = [
     "PaymentQuery",
     "RawCallback",
     "Role",
+    "Shop",
     "Till",
     "User",
+    "user_tills",
 ]

@@ -5,12 +5,17 @@ from __future__ import annotations
 from datetime import date, timedelta
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask_babel import gettext
 from flask_login import current_user
 from markupsafe import Markup
+from sqlalchemy import select
 
+from app import audit
 from app.auth.roles import role_required
 from app.extensions import db
-from app.models import Payment, Role
+from app.i18n import N_
+from app.models import AuditAction, Payment, Role, Shop
+from app.payments.messages import status_label
 from app.payments.service import Applied, ResolveError, attach_receipt, resolve_manually
 from app.payments.states import RESOLVABLE_BY_HAND
 from app.reports.flags import LABELS as FLAG_LABELS
@@ -20,7 +25,9 @@ from app.timeutil import EARLIEST_DAY, is_reportable_day, today_nairobi
 
 bp = Blueprint("owner", __name__, url_prefix="/owner")
 
-NO_REPORT_THAT_DAY = f"There is no report before {EARLIEST_DAY} or after tomorrow; showing today."
+_NO_REPORT = N_("There is no report before %(earliest)s or after tomorrow; showing today.")
+#: the English text (the page shows it in the user's language)
+NO_REPORT_THAT_DAY = _NO_REPORT % {"earliest": EARLIEST_DAY}
 
 
 @bp.get("/report")
@@ -31,12 +38,17 @@ def report():
     try:
         day = date.fromisoformat(request.args.get("date") or today.isoformat())
     except ValueError:
-        day, error = today, "That is not a date; showing today."
+        day, error = today, gettext("That is not a date; showing today.")
     if not is_reportable_day(day, today):
-        day, error = today, NO_REPORT_THAT_DAY
-    payments = day_payments(day)
+        day, error = today, gettext(_NO_REPORT, earliest=EARLIEST_DAY)
+    all_shops = db.session.execute(select(Shop).order_by(Shop.name)).scalars().all()
+    shop = next((s for s in all_shops if str(s.id) == request.args.get("shop")), None)
+    shop_id = shop.id if shop else None
+    payments = day_payments(day, shop_id)
     return render_template(
         "owner/report.html",
+        shops=all_shops,
+        shop=shop,
         day=day,
         today=today,
         prev_day=day - timedelta(days=1),
@@ -44,7 +56,7 @@ def report():
         payments=payments,
         flags=flags_for(payments),
         flag_labels=FLAG_LABELS,
-        totals=day_totals(day),
+        totals=day_totals(day, shop_id),
         error=error,
     )
 
@@ -65,11 +77,12 @@ def payment(payment_id: int):
 
 def _refusal(exc: ResolveError) -> Markup:
     """The refusal, with a link to the payment that already holds the receipt, if that is why."""
+    message = gettext(exc.msgid, **exc.params)
     if exc.other_payment_id is None:
-        return Markup.escape(str(exc))
+        return Markup.escape(message)
     link = url_for("owner.payment", payment_id=exc.other_payment_id)
-    return Markup('{} <a href="{}">Open payment {}</a>.').format(
-        str(exc), link, exc.other_payment_id
+    return Markup('{} <a href="{}">{}</a>.').format(
+        message, link, gettext("Open payment %(id)s", id=exc.other_payment_id)
     )
 
 
@@ -91,10 +104,24 @@ def resolve(payment_id: int):
     else:
         p = db.session.get(Payment, payment_id, populate_existing=True)
         if applied is Applied.MOVED:
-            flash(f"Payment resolved: now {p.status}.", "info")
+            audit.record(
+                AuditAction.PAYMENT_RESOLVED,
+                target=audit.target_of("payment", payment_id),
+                detail={"status": p.status, "receipt": p.receipt_number},
+            )
+            db.session.commit()
+            flash(
+                gettext("Payment resolved: now %(status)s.", status=status_label(p.status)), "info"
+            )
         else:
             # Something got there first (a callback, the poller) or the fact contradicts it.
-            flash(f"Nothing changed: the payment is {p.status}. See its timeline.", "error")
+            flash(
+                gettext(
+                    "Nothing changed: the payment is %(status)s. See its timeline.",
+                    status=status_label(p.status),
+                ),
+                "error",
+            )
     return redirect(url_for("owner.payment", payment_id=payment_id))
 
 
@@ -113,5 +140,11 @@ def add_receipt(payment_id: int):
     except ResolveError as exc:
         flash(_refusal(exc), "error")
     else:
-        flash("Receipt attached.", "info")
+        audit.record(
+            AuditAction.RECEIPT_ATTACHED,
+            target=audit.target_of("payment", payment_id),
+            detail={"receipt": p.receipt_number},
+        )
+        db.session.commit()
+        flash(gettext("Receipt attached."), "info")
     return redirect(url_for("owner.payment", payment_id=payment_id))

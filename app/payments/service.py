@@ -29,6 +29,7 @@ from app.crypto import SecretUnavailable
 from app.daraja.errors import DarajaError
 from app.daraja.schemas import StkPushAccepted, StkPushRequest
 from app.extensions import db
+from app.i18n import N_
 from app.models import Payment, PaymentEvent, Till, User
 from app.models.types import db_now, utcnow
 from app.payments import guards, journal, rules, tills
@@ -325,10 +326,14 @@ def _scoped_key(cashier: User | None, key: str) -> str:
 
 class ResolveError(ValueError):
     """A manual resolution that cannot be accepted; `other_payment_id` names the payment that
-    already holds the receipt number, when that is the reason."""
+    already holds the receipt number, when that is the reason. The message is an untranslated
+    msgid with its `params`, so the page can show it in the reader's language."""
 
-    def __init__(self, message: str, *, other_payment_id: int | None = None) -> None:
-        super().__init__(message)
+    def __init__(
+        self, msgid: str, *, other_payment_id: int | None = None, **params: object
+    ) -> None:
+        super().__init__(msgid % params if params else msgid)
+        self.msgid, self.params = msgid, params
         self.other_payment_id = other_payment_id
 
 
@@ -338,7 +343,9 @@ _RECEIPT = re.compile(r"[A-Z0-9]{10}")
 def _clean_receipt(receipt: str) -> str:
     receipt = receipt.strip().upper()
     if not _RECEIPT.fullmatch(receipt):
-        raise ResolveError("Enter the M-PESA receipt number from the statement (10 characters).")
+        raise ResolveError(
+            N_("Enter the M-PESA receipt number from the statement (10 characters).")
+        )
     return receipt
 
 
@@ -352,14 +359,17 @@ def _refuse_taken_receipt(receipt: str, payment_id: int) -> None:
     other = _receipt_holder(receipt, payment_id)
     if other is not None:
         raise ResolveError(
-            f"Receipt {receipt} already belongs to payment {other}.", other_payment_id=other
+            N_("Receipt %(receipt)s already belongs to payment %(other)s."),
+            other_payment_id=other,
+            receipt=receipt,
+            other=other,
         )
 
 
 def _clean_note(note: str) -> str:
     note = " ".join(note.split())[:200]
     if not note:
-        raise ResolveError("Say how you checked (for example: the M-PESA statement).")
+        raise ResolveError(N_("Say how you checked (for example: the M-PESA statement)."))
     return note
 
 
@@ -372,7 +382,7 @@ def resolve_manually(
     payment is never downgraded and the reason is kept as an event. Returns MOVED only when
     the status changed."""
     if payment.status not in RESOLVABLE_BY_HAND:
-        raise ResolveError("Only an unknown or unconfirmed payment can be resolved by hand.")
+        raise ResolveError(N_("Only an unknown or unconfirmed payment can be resolved by hand."))
     note = _clean_note(note)
     if paid:
         receipt = _clean_receipt(receipt)
@@ -398,7 +408,7 @@ def attach_receipt(payment: Payment, admin: User, *, receipt: str, note: str) ->
     number, read from the customer's SMS or the statement. Refused when the receipt already
     belongs to another payment."""
     if payment.status != Status.PAID or payment.receipt_number is not None:
-        raise ResolveError("Only a paid payment whose receipt is pending can get one by hand.")
+        raise ResolveError(N_("Only a paid payment whose receipt is pending can get one by hand."))
     receipt = _clean_receipt(receipt)
     note = _clean_note(note)
     _refuse_taken_receipt(receipt, payment.id)
@@ -416,10 +426,10 @@ def attach_receipt(payment: Payment, admin: User, *, receipt: str, note: str) ->
     except IntegrityError:
         db.session.rollback()
         _refuse_taken_receipt(receipt, payment.id)
-        raise ResolveError("The payment changed meanwhile; reload and try again.") from None
+        raise ResolveError(N_("The payment changed meanwhile; reload and try again.")) from None
     except StaleDataError:
         db.session.rollback()
-        raise ResolveError("The payment changed meanwhile; reload and try again.") from None
+        raise ResolveError(N_("The payment changed meanwhile; reload and try again.")) from None
 
 
 def _by_idempotency_key(key: str) -> Payment | None:

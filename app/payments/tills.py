@@ -18,10 +18,19 @@ _clients: dict[tuple, DarajaClient] = {}
 _lock = threading.Lock()
 
 
+def environment_urls() -> dict[str, str]:
+    """Environment → Daraja base URL (the simulator only where it is mounted). Tests point
+    "sandbox" or "production" at a simulator through the DARAJA_URLS setting."""
+    urls = dict(current_app.config.get("DARAJA_URLS") or DARAJA_URLS)
+    if current_app.config.get("SIMULATOR_ENABLED"):
+        urls["simulator"] = current_app.config["SIMULATOR_URL"]
+    return urls
+
+
 def daraja_base_url(till: Till) -> str:
     if till.environment == "simulator":
         return current_app.config["SIMULATOR_URL"]
-    return DARAJA_URLS[till.environment]
+    return environment_urls()[till.environment]
 
 
 def callback_url(till: Till) -> str:

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from cryptography.fernet import Fernet, InvalidToken
+from cryptography.fernet import InvalidToken, MultiFernet
 from sqlalchemy import Engine, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
@@ -31,7 +31,7 @@ _thread_locks_guard = threading.Lock()
 class DatabaseTokenStore:
     """TokenStore (see app.daraja.tokens) backed by the database, one row per till."""
 
-    def __init__(self, engine: Engine, till_id: int, fernet: Fernet, lock_dir: Path) -> None:
+    def __init__(self, engine: Engine, till_id: int, fernet: MultiFernet, lock_dir: Path) -> None:
         self._engine = engine
         self._till_id = till_id
         self._fernet = fernet

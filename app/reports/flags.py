@@ -8,6 +8,7 @@ from collections.abc import Iterable
 from sqlalchemy import select
 
 from app.extensions import db
+from app.i18n import N_
 from app.models import Payment, PaymentEvent
 from app.payments.states import Event, Mark, Source, Status
 
@@ -23,11 +24,12 @@ class Flag(enum.StrEnum):
     SETTLED_BY_HAND = "settled_by_hand"
 
 
+#: English msgids: the pages translate them (`_(flag_labels[f])`)
 LABELS = {
-    Flag.CONFLICT: "conflict",
-    Flag.PAID_AFTER_CANCEL: "paid after cancel",
-    Flag.RECEIPT_PENDING: "receipt pending",
-    Flag.SETTLED_BY_HAND: "settled by hand",
+    Flag.CONFLICT: N_("conflict"),
+    Flag.PAID_AFTER_CANCEL: N_("paid after cancel"),
+    Flag.RECEIPT_PENDING: N_("receipt pending"),
+    Flag.SETTLED_BY_HAND: N_("settled by hand"),
 }
 
 _BY_HAND = (str(Event.SUCCESS), str(Event.FAILURE), str(Mark.RECEIPT_ATTACHED))

@@ -5,10 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, true
 
 from app.extensions import db
-from app.models import Payment
+from app.models import Payment, Till
 from app.payments.states import OPEN, Status
 from app.timeutil import nairobi_day_bounds
 
@@ -21,20 +21,27 @@ class DayTotals:
     unresolved: int
 
 
-def day_payments(day: date) -> list[Payment]:
+def _in_shop(shop_id: int | None):
+    """All shops (None), or the payments of one shop's tills."""
+    if shop_id is None:
+        return true()
+    return Payment.till_id.in_(select(Till.id).where(Till.shop_id == shop_id))
+
+
+def day_payments(day: date, shop_id: int | None = None) -> list[Payment]:
     start, end = nairobi_day_bounds(day)
     return list(
         db.session.execute(
             select(Payment)
-            .where(Payment.created_at >= start, Payment.created_at < end)
+            .where(Payment.created_at >= start, Payment.created_at < end, _in_shop(shop_id))
             .order_by(Payment.created_at.desc(), Payment.id.desc())
         ).scalars()
     )
 
 
-def day_totals(day: date) -> DayTotals:
+def day_totals(day: date, shop_id: int | None = None) -> DayTotals:
     start, end = nairobi_day_bounds(day)
-    in_day = (Payment.created_at >= start) & (Payment.created_at < end)
+    in_day = (Payment.created_at >= start) & (Payment.created_at < end) & _in_shop(shop_id)
     paid_count, paid_kes = db.session.execute(
         select(func.count(Payment.id), func.coalesce(func.sum(Payment.amount_kes), 0)).where(
             in_day, Payment.status == Status.PAID

@@ -213,8 +213,10 @@ class SimulatorState:
         token = ids.access_token()
         with self.lock:
             if single:
-                # Daraja FAQ: each new token invalidates the previously issued one.
-                self._tokens.clear()
+                # Daraja FAQ: each new token invalidates the one previously issued to the
+                # same app; another app's token (another till) stays valid.
+                for old in [t for t, (_, key) in self._tokens.items() if key == consumer_key]:
+                    del self._tokens[old]
             self._tokens[token] = (time.monotonic() + ttl_s, consumer_key)
             self._tokens_issued += 1
         return token

@@ -72,11 +72,12 @@ def test_csrf_is_enforced_on_forms_but_not_on_the_callback(app, till):
 
 def test_cli_creates_an_admin(app):
     result = app.test_cli_runner().invoke(
-        args=["users", "create", "boss", "--role", "admin"], input="long-password\nlong-password\n"
+        args=["users", "create", "boss", "--role", "admin"],
+        input="Kilimanjaro-jacaranda-7\nKilimanjaro-jacaranda-7\n",
     )
     assert result.exit_code == 0, result.output
     user = db.session.execute(sa.select(User).where(User.username == "boss")).scalar_one()
-    assert user.role == "admin" and user.check_password("long-password")
+    assert user.role == "admin" and user.check_password("Kilimanjaro-jacaranda-7")
 
 
 @pytest.mark.parametrize(

@@ -220,6 +220,7 @@ def test_jobs_are_registered_from_one_table(app):
             "poll-pending",
             "reconcile",
             "inbox-sweep",
+            "purge-callbacks",
             "push-journal",
         }
     )

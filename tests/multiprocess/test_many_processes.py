@@ -1,13 +1,15 @@
 """Two gunicorn workers and two scheduler processes on one PostgreSQL, against the simulator.
 
-Creates 200+ payments with mixed outcomes through the real cashier form and checks that
-every payment ends where it should, no payment is queried twice for one slot (the
-simulator's own count of queries equals our query log), no event is duplicated, and Daraja
-sees one OAuth request for the till.
+Creates 200+ payments with mixed outcomes through the real cashier form, at two tills of two
+shops (each its own Daraja app, shortcode and callback URL), and checks that every payment
+ends where it should, no payment is queried twice for one slot (the simulator's own count of
+queries equals our query log), no event is duplicated, every callback reached its own till,
+and Daraja sees one OAuth request per till.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -22,6 +24,7 @@ import requests
 import sqlalchemy as sa
 from cryptography.fernet import Fernet
 
+from app.config import SANDBOX_PASSKEY
 from tests.conftest import _psycopg_url, free_port, sibling_pg_database
 
 pytestmark = pytest.mark.multiprocess
@@ -40,6 +43,47 @@ MIX = {
 }
 PAYMENTS = 210
 SESSIONS = 6
+
+
+SECOND_KEY, SECOND_SECRET = "second-app-key", "second-app-secret"
+SECOND_SHORTCODE, SECOND_PASSKEY = "600100", "second-passkey-0000"
+
+
+def _add_second_shop(conn: sa.Connection, fernet: Fernet) -> None:
+    """A second shop with a Buy Goods till on its own Daraja app, and its own cashier."""
+    shop = conn.execute(sa.text("INSERT INTO shops (name, created_at) VALUES ('Branch', now())"
+                                " RETURNING id")).scalar_one()  # fmt: skip
+    till = conn.execute(
+        sa.text(
+            "INSERT INTO tills (shop_id, name, shortcode, till_type, till_number, environment,"
+            " consumer_key_enc, consumer_secret_enc, passkey_enc, callback_token,"
+            " query_budget_per_s, allow_ported_numbers, callbacks_refused, created_at,"
+            " updated_at) VALUES (:shop, 'Branch counter', :code, 'till', '5123456', 'simulator',"
+            " :key, :secret, :passkey, :token, 2, false, 0, now(), now()) RETURNING id"
+        ),
+        {
+            "shop": shop,
+            "code": SECOND_SHORTCODE,
+            "key": fernet.encrypt(SECOND_KEY.encode()),
+            "secret": fernet.encrypt(SECOND_SECRET.encode()),
+            "passkey": fernet.encrypt(SECOND_PASSKEY.encode()),
+            "token": "second-till-callback-token-0000",
+        },
+    ).scalar_one()
+    conn.execute(
+        sa.text(
+            "INSERT INTO users (username, username_key, password_hash, role, active, language,"
+            " created_at, session_version, is_demo) SELECT 'cashier2', 'cashier2', password_hash,"
+            " 'cashier', true, 'en', now(), 1, is_demo FROM users WHERE username = 'cashier'"
+        )
+    )
+    conn.execute(
+        sa.text(
+            "INSERT INTO user_tills (user_id, till_id)"
+            " SELECT id, :till FROM users WHERE username = 'cashier2'"
+        ),
+        {"till": till},
+    )
 
 
 @pytest.fixture
@@ -86,12 +130,12 @@ def _wait_http(url: str, procs: Processes, timeout: float = 30) -> None:
     raise AssertionError(f"{url} did not come up\n{procs.logs()}")
 
 
-def _login(base: str) -> tuple[requests.Session, str, str]:
+def _login(base: str, username: str) -> tuple[requests.Session, str, str]:
     s = requests.Session()
     page = s.get(f"{base}/login").text
     token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page).group(1)
     r = s.post(
-        f"{base}/login", data={"csrf_token": token, "username": "cashier", "password": PASSWORD}
+        f"{base}/login", data={"csrf_token": token, "username": username, "password": PASSWORD}
     )
     assert r.url.endswith("/cashier/"), r.text[:500]
     key = re.search(r'<input[^>]*name="idempotency_key"[^>]*value="([^"]+)"', r.text).group(1)
@@ -104,8 +148,8 @@ def _send_many(base: str, jobs: list[tuple[str, int]]) -> list[str]:
     lock = threading.Lock()
     chunks = [jobs[i::SESSIONS] for i in range(SESSIONS)]
 
-    def run(chunk):
-        s, token, key = _login(base)
+    def run(chunk, session):
+        s, token, key = session
         for phone, amount in chunk:
             r = s.post(
                 f"{base}/cashier/payments",
@@ -136,7 +180,12 @@ def _send_many(base: str, jobs: list[tuple[str, int]]) -> list[str]:
                     errors.append(f"{phone} {amount}: send HTTP {sent.status_code}")
                 return
 
-    threads = [threading.Thread(target=run, args=(c,)) for c in chunks]
+    # Half the sessions are the cashier of the first till, half the one of the second. They
+    # sign in one after another: sign-ins are throttled per address (app/auth/throttle.py).
+    sessions = [_login(base, "cashier" if i % 2 == 0 else "cashier2") for i in range(SESSIONS)]
+    threads = [
+        threading.Thread(target=run, args=(c, s)) for c, s in zip(chunks, sessions, strict=True)
+    ]
     for t in threads:
         t.start()
     for t in threads:
@@ -146,11 +195,19 @@ def _send_many(base: str, jobs: list[tuple[str, int]]) -> list[str]:
 
 def test_two_workers_two_schedulers_one_postgres(pg_url, tmp_path):
     app_port, sim_port = free_port(), free_port()
+    key = Fernet.generate_key().decode()
     env = {
         **os.environ,
         "PESADESK_DATABASE_URL": pg_url,
         "PESADESK_SECRET_KEY": "multi-process-secret",
-        "PESADESK_ENCRYPTION_KEY": Fernet.generate_key().decode(),
+        "PESADESK_ENCRYPTION_KEY": key,
+        # The second till is another Daraja app on another shortcode.
+        "PESADESK_SIMULATOR_CREDENTIALS": json.dumps(
+            [["pesadesk-demo-key", "pesadesk-demo-secret"], [SECOND_KEY, SECOND_SECRET]]
+        ),
+        "PESADESK_SIMULATOR_PASSKEYS": json.dumps(
+            {"174379": SANDBOX_PASSKEY, SECOND_SHORTCODE: SECOND_PASSKEY}
+        ),
         "PESADESK_INSTANCE_PATH": str(tmp_path / "instance"),
         "PESADESK_DEMO": "1",
         "PESADESK_DEMO_PASSWORD": PASSWORD,
@@ -171,9 +228,14 @@ def test_two_workers_two_schedulers_one_postgres(pg_url, tmp_path):
         [*flask, "demo", "seed"], cwd=ROOT, env=env, check=True, capture_output=True, timeout=60
     )
     engine = sa.create_engine(_psycopg_url(pg_url))
-    with engine.begin() as conn:
-        # The default budget (2 queries/s) would make this test crawl; the rule is tested apart.
-        conn.execute(sa.text("UPDATE tills SET query_budget_per_s = 100"))
+    try:
+        with engine.begin() as conn:
+            _add_second_shop(conn, Fernet(key))
+            # The default budget (2 queries/s) would make this test crawl; tested apart.
+            conn.execute(sa.text("UPDATE tills SET query_budget_per_s = 100"))
+    except BaseException:
+        engine.dispose()  # the finally below is not reached yet
+        raise
 
     procs = Processes(tmp_path, env)
     try:
@@ -270,9 +332,21 @@ def test_two_workers_two_schedulers_one_postgres(pg_url, tmp_path):
             f"{len(logged)} payments from {workers} scheduler process(es), "
             f"{stats['tokens_issued']} OAuth token(s)"
         )
-        # One OAuth request for the till, across 2 workers and 2 schedulers.
-        assert stats["tokens_issued"] == 1
-        assert [n for (n,) in token_fetches] == [1]
+        # One OAuth request per till, across 2 workers and 2 schedulers.
+        assert stats["tokens_issued"] == 2
+        assert [n for (n,) in token_fetches] == [1, 1]
+        with engine.connect() as conn:
+            per_till = dict(
+                conn.execute(sa.text("SELECT till_id, count(*) FROM payments GROUP BY 1")).all()
+            )
+            misrouted = conn.execute(
+                sa.text(
+                    "SELECT count(*) FROM raw_callbacks r JOIN payments p ON p.id = r.payment_id"
+                    " WHERE r.till_id <> p.till_id"
+                )
+            ).scalar()
+        assert sorted(per_till.values()) == [PAYMENTS // 2, PAYMENTS // 2], per_till
+        assert misrouted == 0
     finally:
         procs.stop()
         engine.dispose()

@@ -75,7 +75,7 @@ def test_resolved_is_said_only_when_the_status_changed(admin_client, make_paymen
     admin_client.post(
         f"/owner/payments/{p.id}/resolve", data={"outcome": "not_paid", "note": "statement"}
     )
-    assert "Payment resolved: now failed." in _flashes(admin_client)
+    assert "Payment resolved: now Failed." in _flashes(admin_client)
 
 
 def test_resolution_that_loses_a_race_says_nothing_changed(admin_client, make_payment, monkeypatch):
@@ -98,7 +98,7 @@ def test_resolution_that_loses_a_race_says_nothing_changed(admin_client, make_pa
         f"/owner/payments/{p.id}/resolve", data={"outcome": "not_paid", "note": "statement"}
     )
     flashes = _flashes(admin_client)
-    assert "resolved" not in flashes and "Nothing changed: the payment is paid" in flashes
+    assert "resolved" not in flashes and "Nothing changed: the payment is Paid" in flashes
     assert _reload(p).status == "paid"
 
 

@@ -93,6 +93,19 @@ def test_new_token_invalidates_the_previous_one(daraja):
     assert daraja.push(token=second).status_code == 200
 
 
+def test_a_new_token_leaves_another_apps_token_valid(make_app, daraja_for):
+    """One Daraja app per till: refreshing one till's token must not log the other out."""
+    from app.simulator.settings import DEMO_CONSUMER_KEY, DEMO_CONSUMER_SECRET
+
+    apps = ((DEMO_CONSUMER_KEY, DEMO_CONSUMER_SECRET), ("branch-key", "branch-secret"))
+    daraja = daraja_for(make_app(SIMULATOR_CREDENTIALS=apps))
+    branch = daraja.json_of(daraja.oauth(auth=_basic("branch-key", "branch-secret")))
+    first = daraja.token(fresh=True)
+    daraja.token(fresh=True)  # the demo app's second token ends its first one only
+    _assert_invalid_token(daraja.push(token=first))
+    assert daraja.push(token=branch["access_token"]).status_code == 200
+
+
 def test_single_token_rule_can_be_switched_off(make_app, daraja_for):
     daraja = daraja_for(make_app(SIMULATOR_SINGLE_TOKEN=False))
     first = daraja.token(fresh=True)
