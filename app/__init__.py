@@ -44,6 +44,9 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
 
     db.init_app(app)
     migrate.init_app(app, db, directory=str(ROOT / "migrations"))
+    from app.web_input import register_upload_limits
+
+    register_upload_limits(app)  # before CSRF protection: it reads the body first
     csrf.init_app(app)
     login_manager.init_app(app)
     login_manager.login_view = "auth.login"
@@ -62,6 +65,8 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     from app.cashier.views import bp as cashier_bp
     from app.cli import register_cli
     from app.errors import register_error_handlers
+    from app.owner import backoffice as _back_office  # noqa: F401 - adds takings and payments
+    from app.owner import statements as _statement_pages  # noqa: F401 - adds reconciliation
     from app.owner.views import bp as owner_bp
     from app.security import register as register_security
     from app.web_input import register as register_web_input

@@ -66,3 +66,19 @@ def register(app: Flask) -> None:
     """Install the id converter (before any blueprint adds its rules) and the NUL check."""
     app.url_map.converters["int"] = IdConverter
     app.before_request(refuse_nul)
+
+
+#: endpoint → the largest request body it takes, where that is more than MAX_CONTENT_LENGTH
+#: (statements are files; everything else stays small).
+UPLOAD_LIMITS = {"owner.upload_statement": 20 * 1024 * 1024 + 64 * 1024}
+
+
+def register_upload_limits(app: Flask) -> None:
+    """Raise the body limit for upload endpoints. Registered before CSRF protection, which
+    reads the form (and so enforces the limit) before any view runs."""
+
+    @app.before_request
+    def _upload_limit() -> None:
+        limit = UPLOAD_LIMITS.get(request.endpoint or "")
+        if limit is not None:
+            request.max_content_length = limit

@@ -284,12 +284,12 @@ def make_payment(app, till):
         cashier = db.session.execute(sa.select(User).where(User.username == "cashier")).scalar_one()
         now = utcnow()
         payment = Payment(
-            till_id=till.id,
+            till_id=kw.pop("till_id", till.id),
             cashier_id=kw.pop("cashier_id", cashier.id),
             idempotency_key=uuid.uuid4().hex,
             phone=kw.pop("phone", "254708374149"),
             amount_kes=amount,
-            account_reference="Sale",
+            account_reference=kw.pop("account_reference", "Sale"),
             transaction_desc="Payment",
             status=status,
             checkout_request_id=checkout or f"ws_CO_TEST{n:06d}",

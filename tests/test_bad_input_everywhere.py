@@ -24,6 +24,7 @@ from werkzeug.routing import IntegerConverter, Rule
 from app import ROOT
 from app.extensions import db
 from app.models import RawCallback, Till, User
+from app.models.statement import StatementEntry, StatementUpload
 from app.owner.views import NO_REPORT_THAT_DAY
 from app.simulator.ids import daraja_timestamp
 from app.simulator.scenarios import CATALOGUE
@@ -67,7 +68,11 @@ BAD = [
 ]
 
 # Every query-string parameter a view reads (request.args in app/).
-QUERY_NAMES = ("q", "date", "outcome", "seen", "width", "next", "phone", "showing", "grant_type")
+QUERY_NAMES = (
+    *("q", "date", "outcome", "seen", "width", "next", "phone", "showing", "grant_type"),
+    *("from", "to", "range", "shop", "till", "cashier", "status", "flag", "after"),  # owner
+    *("amount_min", "amount_max", "receipt", "reference", "actor", "action", "target"),
+)
 # Every form field a view reads: request.form in app/ and the WTForms fields in app/*/forms.py
 # (the user edit forms are prefixed "u<id>-", added per user below).
 FORM_NAMES = (
@@ -79,6 +84,7 @@ FORM_NAMES = (
     *("action", "pin", "checkout_request_id"),  # the simulator's virtual phone
     *("code", "current_password", "new_password", "confirm", "owner", "admin"),  # sign-in
     *("shop_id", "cashier_ids", "till_id", "archive", "actor", "target", "from", "to", "shop"),
+    "payment_id",  # linking orphan money to a sale
     "csrf_token",
 )
 # JSON keys the simulator's Daraja API and control API read (app/simulator/*.py).
@@ -238,7 +244,21 @@ def real(app, make_payment) -> dict[str, str]:
     db.session.add(raw)
     db.session.commit()
     cashier = db.session.execute(sa.select(User).where(User.username == "cashier")).scalar_one()
+    upload = StatementUpload(
+        till_id=till.id, sha256="0" * 64, filename="s.csv", uploaded_by_id=cashier.id,
+        first_day=date(2026, 11, 20), last_day=date(2026, 11, 20), line_count=1, new_lines=1,
+    )  # fmt: skip
+    db.session.add(upload)
+    db.session.flush()
+    entry = StatementEntry(
+        till_id=till.id, upload_id=upload.id, line=5, receipt="QKWALK0001",
+        completed_at=payment.created_at, details="Pay Bill Online", status="Completed",
+        paid_in_cents=15000, withdrawn_cents=0, reason_type="", other_party="", party_name="",
+    )  # fmt: skip
+    db.session.add(entry)
+    db.session.commit()
     return {
+        "entry_id": str(entry.id),
         "payment_id": str(payment.id),
         "raw_id": str(raw.id),
         "user_id": str(cashier.id),

@@ -40,6 +40,12 @@ class AuditAction(enum.StrEnum):
     SIGN_IN_LOCKED = "sign_in.lockout"
     SIGNED_OUT = "sign_in.signed_out"
     CALLBACK_REPROCESSED = "callback.reprocessed"
+    ORPHAN_LINKED = "callback.linked_to_sale"
+    ORPHAN_ACCEPTED = "callback.accepted_as_sale"
+    DAY_CLOSED = "day.closed"
+    STATEMENT_UPLOADED = "statement.uploaded"
+    STATEMENT_ATTACHED = "statement.attached_to_sale"
+    STATEMENT_OUTSIDE = "statement.paid_outside"
     # (Refused callbacks are counted on the till and logged, not audited: a flood of forged
     # callbacks must not be able to grow this table.)
     PAYMENT_RESOLVED = "payment.resolved_by_hand"

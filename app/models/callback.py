@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import JSON, ForeignKey, Index, LargeBinary, String, Text
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.daraja.schemas import CHECKOUT_ID_MAX, RECEIPT_MAX, RESULT_CODE_MAX
 from app.extensions import db
@@ -57,3 +57,5 @@ class RawCallback(db.Model):
     outcome: Mapped[str] = mapped_column(String(16), default=CallbackOutcome.RECEIVED)
     message: Mapped[str | None] = mapped_column(Text)
     processed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    till = relationship("Till")

@@ -33,7 +33,18 @@ class Payment(db.Model):
     __table_args__ = (
         CheckConstraint("amount_kes > 0", name="amount_positive"),
         Index("ix_payments_status_next_query_at", "status", "next_query_at"),
-        Index("ix_payments_created_at", "created_at"),
+        # The owner's list pages newest first by (created_at, id) (app/reports/listing.py).
+        Index("ix_payments_created_at_id", "created_at", "id"),
+        # Takings count paid sales by the instant they were paid: a range of one status,
+        # covering what the sums and groupings read (app/reports/takings.py).
+        Index(
+            "ix_payments_status_final_at",
+            "status",
+            "final_at",
+            "till_id",
+            "cashier_id",
+            "amount_kes",
+        ),
         # The counter: a till's (or a cashier's) sales of one Nairobi day, newest first.
         Index("ix_payments_till_id_created_at", "till_id", "created_at"),
         Index("ix_payments_cashier_id_created_at", "cashier_id", "created_at"),

@@ -135,6 +135,43 @@ RESULT_MESSAGES: dict[str, str] = {
 }
 
 
+#: A short name for each failure reason, for the owner's charts (full sentences are above).
+_SETUP = N_("Payment setup error")
+_NOT_REACHED = N_("Phone not reached")
+_AMOUNT_LIMIT = N_("Amount or limit refused")
+REASON_LABELS: dict[str, str] = {
+    "1": N_("Balance too low"),
+    "2": _AMOUNT_LIMIT,
+    "3": _AMOUNT_LIMIT,
+    "4": _AMOUNT_LIMIT,
+    "8": _SETUP,
+    "17": N_("Duplicate blocked"),
+    "26": N_("M-PESA busy"),
+    "1001": N_("Another request open"),
+    "1019": N_("Prompt expired"),
+    "1025": _NOT_REACHED,
+    "9999": _NOT_REACHED,
+    "1032": N_("Cancelled on phone"),
+    "1037": N_("Phone unreachable"),
+    "2001": N_("Wrong PIN"),
+    "2028": _SETUP,
+    "8006": N_("M-PESA account locked"),
+    "SFC_IC0003": _SETUP,
+    "1101": _SETUP,
+    "manual": N_("Settled by hand as not paid"),
+}
+OTHER_REASON = N_("Other reason")
+
+
+def reason_label(code: str | None) -> str:
+    """The English msgid of a failure's short reason (OTHER_REASON when unknown)."""
+    try:
+        key = normalize_code(code) if code is not None else ""
+    except TypeError:
+        key = ""
+    return REASON_LABELS.get(key, REASON_LABELS.get(str(code), OTHER_REASON))
+
+
 def result_message(code: str | int | None) -> str:
     """The English msgid for a ResultCode; unknown codes get the generic failure."""
     try:

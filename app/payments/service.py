@@ -30,7 +30,7 @@ from app.daraja.errors import DarajaError
 from app.daraja.schemas import StkPushAccepted, StkPushRequest
 from app.extensions import db
 from app.i18n import N_
-from app.models import Payment, PaymentEvent, Till, User
+from app.models import CallbackOutcome, Payment, PaymentEvent, RawCallback, Till, User
 from app.models.types import db_now, utcnow
 from app.payments import guards, journal, rules, tills
 from app.payments.resend import resend_state
@@ -430,6 +430,136 @@ def attach_receipt(payment: Payment, admin: User, *, receipt: str, note: str) ->
     except StaleDataError:
         db.session.rollback()
         raise ResolveError(N_("The payment changed meanwhile; reload and try again.")) from None
+
+
+def receipt_from_statement(payment: Payment, receipt: str, *, line_note: str) -> bool:
+    """Fill in the receipt of a paid payment whose receipt was pending, from the statement line
+    that matched it by amount, phone and time. False (nothing done) when it has one already or
+    another payment holds that receipt. The caller commits."""
+    if payment.status != Status.PAID or payment.receipt_number is not None:
+        return False
+    if _receipt_holder(receipt, payment.id) is not None:
+        return False
+    payment.receipt_number = receipt
+    record(
+        payment,
+        Mark.RECEIPT_ATTACHED,
+        Source.STATEMENT,
+        idem_key=f"receipt_attached:{receipt}",
+        note=f"receipt {receipt} from the statement: {line_note}",
+        data={"receipt_number": receipt},
+    )
+    return True
+
+
+def paid_by_statement(
+    payment: Payment, user: User, *, receipt: str, amount_cents: int, note: str
+) -> Applied:
+    """An owner attaches a statement line (money in, no sale of ours claims it) to a sale whose
+    outcome we never learned: the statement is M-PESA's own record, so the sale is paid."""
+    if payment.status not in RESOLVABLE_BY_HAND:
+        raise ResolveError(N_("Only an unknown or unconfirmed payment can be resolved by hand."))
+    if amount_cents != payment.amount_kes * 100:
+        raise ResolveError(
+            N_("The amounts differ: KES %(sale)s for the sale, KES %(paid)s paid."),
+            sale=payment.amount_kes,
+            paid=f"{amount_cents / 100:g}",
+        )
+    receipt = _clean_receipt(receipt)
+    _refuse_taken_receipt(receipt, payment.id)
+    outcome = Outcome(
+        Event.SUCCESS,
+        Source.STATEMENT,
+        result_code="0",
+        result_desc=f"on the M-PESA statement; attached by {user.username}",
+        receipt_number=receipt,
+        note=f"statement line attached by {user.username}: {note}",
+        data={"amount": payment.amount_kes},
+    )
+    return apply_event(payment.id, outcome)
+
+
+def _orphan_money(raw: RawCallback) -> None:
+    """Refuse what is not a successful callback still waiting for a sale."""
+    if raw.outcome != CallbackOutcome.ORPHAN or raw.result_code != "0" or not raw.amount:
+        raise ResolveError(N_("Only a successful callback that matched no sale can be linked."))
+    if not raw.receipt_number or raw.till_id is None:
+        raise ResolveError(N_("This callback has no receipt or no till: check it in the inbox."))
+
+
+def link_orphan(raw: RawCallback, payment: Payment, admin: User, *, note: str) -> Applied:
+    """Tie a successful orphan callback to the sale whose push answer was lost (an unknown or
+    unconfirmed payment of the same till and amount): the sale becomes paid with the callback's
+    receipt, by hand (an admin checked; the callback alone is never proof, docs/daraja.md §8)."""
+    _orphan_money(raw)
+    if payment.till_id != raw.till_id:
+        raise ResolveError(N_("That sale belongs to another till."))
+    if payment.amount_kes != raw.amount:
+        raise ResolveError(
+            N_("The amounts differ: KES %(sale)s for the sale, KES %(paid)s paid."),
+            sale=payment.amount_kes,
+            paid=raw.amount,
+        )
+    note = _clean_note(note)
+    applied = resolve_manually(
+        payment,
+        admin,
+        paid=True,
+        receipt=raw.receipt_number or "",
+        note=f"linked to callback #{raw.id}: {note}",
+    )
+    if db.session.get(Payment, payment.id, populate_existing=True).status == Status.PAID:
+        raw.outcome, raw.payment_id = CallbackOutcome.APPLIED, payment.id
+        raw.message = f"linked by {admin.username} to payment {payment.id}"
+        db.session.commit()
+    return applied
+
+
+def accept_orphan(raw: RawCallback, admin: User, *, note: str) -> Payment:
+    """Keep a successful orphan callback as a sale of its own (money for a sale PesaDesk never
+    started, e.g. a push from another system): a paid payment, dated when the money came."""
+    _orphan_money(raw)
+    note = _clean_note(note)
+    receipt = _clean_receipt(raw.receipt_number or "")
+    _refuse_taken_receipt(receipt, 0)
+    payment = Payment(
+        till_id=raw.till_id,
+        cashier_id=None,
+        # One orphan, one sale: accepting it twice fails on this key.
+        idempotency_key=f"orphan-callback-{raw.id}",
+        phone=raw.phone or "",
+        amount_kes=raw.amount,
+        account_reference="Callback",
+        transaction_desc="Accepted",
+        status=Status.PAID,
+        checkout_request_id=raw.checkout_request_id,
+        result_code="0",
+        result_desc=f"accepted by {admin.username}: {note}",
+        receipt_number=receipt,
+        created_at=raw.received_at,
+        final_at=raw.received_at,
+    )
+    try:
+        db.session.add(payment)
+        db.session.flush()
+        record(payment, Mark.CREATED, Source.MANUAL, idem_key="created", to_status=Status.PAID)
+        record(
+            payment,
+            Event.SUCCESS,
+            Source.MANUAL,
+            idem_key=f"orphan_accepted:{raw.id}",
+            result_code="0",
+            note=f"callback #{raw.id} accepted as a sale by {admin.username}: {note}",
+            data={"amount": raw.amount, "receipt_number": receipt},
+            raw_callback_id=raw.id,
+        )
+        raw.outcome, raw.payment_id = CallbackOutcome.APPLIED, payment.id
+        raw.message = f"accepted by {admin.username} as payment {payment.id}"
+        db.session.commit()
+    except IntegrityError:
+        db.session.rollback()
+        raise ResolveError(N_("The payment changed meanwhile; reload and try again.")) from None
+    return payment
 
 
 def _by_idempotency_key(key: str) -> Payment | None:

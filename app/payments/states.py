@@ -58,6 +58,7 @@ class Source(enum.StrEnum):
     EXPIRY = "expiry"  # the give-up job: no final answer in time
     MANUAL = "manual"  # a person: a cancel at the counter, an admin's resolution
     JOURNAL = "journal"  # a push answer kept in the local journal while the database was down
+    STATEMENT = "statement"  # the till's M-PESA statement, uploaded and matched by an owner
 
 
 class Action(enum.Enum):

@@ -9,8 +9,9 @@ from sqlalchemy import select
 
 from app.extensions import db
 from app.i18n import N_
-from app.models import Payment, PaymentEvent
+from app.models import Payment, PaymentEvent, StatementEntry, StatementUpload
 from app.payments.states import Event, Mark, Source, Status
+from app.timeutil import to_nairobi
 
 
 class Flag(enum.StrEnum):
@@ -22,6 +23,8 @@ class Flag(enum.StrEnum):
     RECEIPT_PENDING = "receipt_pending"
     #: an admin settled it, or typed its receipt, by hand
     SETTLED_BY_HAND = "settled_by_hand"
+    #: paid here, on a day an uploaded M-PESA statement covers, and not on that statement
+    NOT_ON_STATEMENT = "not_on_statement"
 
 
 #: English msgids: the pages translate them (`_(flag_labels[f])`)
@@ -30,9 +33,11 @@ LABELS = {
     Flag.PAID_AFTER_CANCEL: N_("paid after cancel"),
     Flag.RECEIPT_PENDING: N_("receipt pending"),
     Flag.SETTLED_BY_HAND: N_("settled by hand"),
+    Flag.NOT_ON_STATEMENT: N_("not on statement"),
 }
 
-_BY_HAND = (str(Event.SUCCESS), str(Event.FAILURE), str(Mark.RECEIPT_ATTACHED))
+#: the kinds of a manual event that settle a payment (or its receipt) by hand
+BY_HAND_KINDS = (str(Event.SUCCESS), str(Event.FAILURE), str(Mark.RECEIPT_ATTACHED))
 _CHUNK = 500
 
 
@@ -56,8 +61,9 @@ def flags_for(payments: Iterable[Payment]) -> dict[int, list[Flag]]:
     ids = [p.id for p in payments]
     conflicted = _event_payment_ids(ids, PaymentEvent.conflict.is_(True))
     by_hand = _event_payment_ids(
-        ids, PaymentEvent.source == Source.MANUAL, PaymentEvent.kind.in_(_BY_HAND)
+        ids, PaymentEvent.source == Source.MANUAL, PaymentEvent.kind.in_(BY_HAND_KINDS)
     )
+    missing = _not_on_statement([p for p in payments if p.status == Status.PAID])
     result: dict[int, list[Flag]] = {}
     for p in payments:
         flags = []
@@ -69,5 +75,41 @@ def flags_for(payments: Iterable[Payment]) -> dict[int, list[Flag]]:
             flags.append(Flag.RECEIPT_PENDING)
         if p.id in by_hand:
             flags.append(Flag.SETTLED_BY_HAND)
+        if p.id in missing:
+            flags.append(Flag.NOT_ON_STATEMENT)
         result[p.id] = flags
     return result
+
+
+def _not_on_statement(paid: list[Payment]) -> set[int]:
+    """The paid payments whose day a statement of their till covers, and that it lacks."""
+    if not paid:
+        return set()
+    tills = {p.till_id for p in paid}
+    uploads = db.session.execute(
+        select(StatementUpload.till_id, StatementUpload.first_day, StatementUpload.last_day).where(
+            StatementUpload.till_id.in_(tills)
+        )
+    ).all()
+    if not uploads:
+        return set()
+    covered = [
+        p
+        for p in paid
+        if p.final_at is not None
+        and any(
+            till_id == p.till_id and first <= to_nairobi(p.final_at).date() <= last  # type: ignore[union-attr]
+            for till_id, first, last in uploads
+        )
+    ]
+    receipts = {p.receipt_number for p in covered if p.receipt_number}
+    listed: set[tuple[int, str]] = set()
+    for start in range(0, len(receipts), _CHUNK):
+        chunk = sorted(receipts)[start : start + _CHUNK]
+        rows = db.session.execute(
+            select(StatementEntry.till_id, StatementEntry.receipt).where(
+                StatementEntry.receipt.in_(chunk)
+            )
+        )
+        listed.update((till_id, receipt) for till_id, receipt in rows)
+    return {p.id for p in covered if (p.till_id, p.receipt_number or "") not in listed}

@@ -12,7 +12,7 @@ import pytest
 import sqlalchemy as sa
 from playwright.sync_api import Browser, BrowserContext, Locator, Page, expect
 
-from app.models import Payment, User
+from app.models import Payment, RawCallback, User
 from app.models.types import utcnow
 from tests.browser.conftest import ARTIFACTS, ROOT, LiveServer, db_engine, login
 from tests.browser.test_counter import PHONE, _open_phone, _rows, _send
@@ -32,8 +32,14 @@ OTHER_PHONES = [f"07112223{n:02d}" for n in range(10)]
 
 # axe files contrast it cannot measure (text overlapping another box, mostly overflow) under
 # "incomplete"; that hid white-on-white buttons on /admin/callbacks, so it counts here too.
+# Except the text drawn inside a chart's SVG, which axe never measures (the SVG is an image
+# to it): those colours are fixed in static/charts.css and checked by
+# tests/reports/test_charts.py::test_chart_colours_meet_wcag_contrast_on_white.
 RUN_AXE = """tags => axe.run(document, {runOnly: {type: 'tag', values: tags}}).then(r =>
   r.violations.concat(r.incomplete.filter(v => v.id === 'color-contrast')
+    .map(v => ({...v, nodes: v.nodes.filter(n => !document.querySelector(n.target.join(' '))
+      ?.closest('svg.chart-svg'))}))
+    .filter(v => v.nodes.length)
     .map(v => ({...v, id: 'color-contrast (not measurable)'})))
   .map(v => ({id: v.id, impact: v.impact, help: v.help, url: v.helpUrl,
     nodes: v.nodes.map(n => ({target: n.target.join(' '), summary: n.failureSummary}))})))"""
@@ -123,6 +129,22 @@ def _page_as(
     if user is not None:
         login(page, base, user)
     return page
+
+
+def _add_orphan(database_url: str, amount: int) -> None:
+    """A successful callback that matched no sale, straight into the server's database."""
+    engine = db_engine(database_url)
+    try:
+        with engine.begin() as conn:
+            till = conn.execute(sa.text("SELECT id FROM tills ORDER BY id LIMIT 1")).scalar_one()
+            conn.execute(
+                RawCallback.__table__.insert().values(
+                    till_id=till, body=b"{}", outcome="orphan", result_code="0", amount=amount,
+                    receipt_number="QKORPHAN01", phone="254712345678", received_at=utcnow(),
+                )
+            )  # fmt: skip
+    finally:
+        engine.dispose()
 
 
 def _add_payment(database_url: str, amount: int, status: str, receipt: str | None) -> int:
@@ -256,6 +278,19 @@ def test_owner_and_admin_pages_are_clean(live_server: LiveServer, browser, conte
     for payment in (paid, conflict):
         owner.goto(f"{base}/owner/payments/{payment}")
         audit.check(owner, f"payment {payment} timeline (owner)")
+    for path in (
+        "/owner/takings",
+        "/owner/takings?range=7d",
+        "/owner/takings?from=2026-13-01",
+        "/owner/payments?range=7d",
+        "/owner/payments?q=nothing-matches",
+        "/owner/orphans?range=7d",
+        "/owner/close",
+        "/owner/close?paper=80",
+        "/owner/statements",
+    ):
+        owner.goto(base + path)
+        audit.check(owner, f"{path} (owner)")
     owner.goto(f"{base}/owner/report?date=2001-01-01")
     audit.check(owner, "report of an empty day (owner)")
     owner.goto(f"{base}/owner/report?date=someday")
@@ -288,6 +323,10 @@ def test_owner_and_admin_pages_are_clean(live_server: LiveServer, browser, conte
     admin.locator("#test-connection").click()  # the answer is announced (aria-live)
     expect(admin.locator("#check-verdict")).to_be_visible()
     audit.check(admin, "till page with a connection check")
+    _add_orphan(live_server.database_url, 707)
+    admin.goto(f"{base}/owner/orphans")
+    expect(admin.locator("#orphans tbody tr")).to_have_count(1)
+    audit.check(admin, "/owner/orphans with a decision to make (admin)")
     admin.goto(f"{base}/admin/callbacks?outcome=nosuch&q=nothing")
     audit.check(admin, "/admin/callbacks, nothing matches")
     admin.goto(f"{base}/admin/callbacks")

@@ -1,0 +1,1 @@
+"""Reconciliation: read the M-PESA portal statement and compare it with our payments."""
