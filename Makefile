@@ -6,7 +6,7 @@ FLASK  := $(BIN)/flask --app wsgi
 PORT   ?= 5000
 export PORT
 
-.PHONY: run test test-fast lint fmt chromium axe serve jobs translations clean
+.PHONY: run test test-fast lint fmt chromium axe serve jobs translations bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -56,6 +56,11 @@ lint: $(VENV)/.installed-test
 fmt: $(VENV)/.installed-test
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format app tests bench
+
+## bench: the speed goals, measured with a million payments on PostgreSQL (see bench/README.md)
+bench: $(VENV)/.installed-test
+	$(BIN)/python -m bench.counter
+	$(BIN)/python -m bench.backoffice
 
 ## serve / jobs: production-style processes (set PESADESK_* first; see README)
 serve: $(VENV)/.installed-run

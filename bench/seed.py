@@ -596,9 +596,13 @@ def sync_indexes(url: sa.URL) -> str | None:
         with engine.begin() as conn:
             conn.execute(sa.text(f"DROP SCHEMA IF EXISTS {SCRATCH_SCHEMA} CASCADE"))
             conn.execute(sa.text(f"CREATE SCHEMA {SCRATCH_SCHEMA}"))
+            # Hand-written DDL (the audit log's append-only trigger, app/models/audit.py) names
+            # its table unqualified: the search path sends it to the scratch schema too.
+            conn.execute(sa.text(f"SET LOCAL search_path TO {SCRATCH_SCHEMA}"))
             db.metadata.create_all(
                 conn.execution_options(schema_translate_map={None: SCRATCH_SCHEMA})
             )
+            conn.execute(sa.text("SET LOCAL search_path TO public"))
             want_columns, want_constraints, want_indexes = _snapshot(conn, SCRATCH_SCHEMA)
             conn.execute(sa.text(f"DROP SCHEMA {SCRATCH_SCHEMA} CASCADE"))
             have_columns, have_constraints, have_indexes = _snapshot(conn, "public")

@@ -10,7 +10,7 @@ from flask_babel import format_date, gettext
 from flask_login import current_user
 from sqlalchemy import select
 
-from app import audit
+from app import audit, statements
 from app.auth.roles import role_required
 from app.extensions import db
 from app.filters import kes as kes_text
@@ -59,7 +59,7 @@ def _change(now: int, before: int) -> float | None:
     return (now - before) / before if before else None
 
 
-def _charts(period: Period, scope: takings.Scope) -> tuple[list[charts.Chart], str | None]:
+def _charts(view: takings.Overview, period: Period) -> tuple[list[charts.Chart], str | None]:
     """The takings page's charts, each with its table; a note instead when the range is long."""
     if period.days > MAX_CHART_DAYS:
         note = gettext(
@@ -69,9 +69,8 @@ def _charts(period: Period, scope: takings.Scope) -> tuple[list[charts.Chart], s
         return [], note
     empty = gettext("No paid sales in this period.")
     if period.single_day:
-        points = [(f"{h:02d}", kes) for h, _n, kes in takings.takings_by_hour(period, scope)]
         over_time = charts.column_chart(
-            points,
+            [(f"{h:02d}", kes) for h, _n, kes in view.over_time],
             title=gettext("Takings per hour"),
             desc=gettext("KES paid in each hour of the day (Nairobi time)."),
             value_label=kes_text,
@@ -80,11 +79,8 @@ def _charts(period: Period, scope: takings.Scope) -> tuple[list[charts.Chart], s
             empty_text=empty,
         )
     else:
-        points = [
-            (format_date(d, "d MMM"), kes) for d, _n, kes in takings.takings_by_day(period, scope)
-        ]
         over_time = charts.column_chart(
-            points,
+            [(format_date(d, "d MMM"), kes) for d, _n, kes in view.over_time],
             title=gettext("Takings per day"),
             desc=gettext("KES paid on each Nairobi day of the period."),
             value_label=kes_text,
@@ -93,7 +89,7 @@ def _charts(period: Period, scope: takings.Scope) -> tuple[list[charts.Chart], s
             empty_text=empty,
         )
     per_till = charts.bar_chart(
-        [(name, kes) for name, _n, kes in takings.takings_by_till(period, scope)],
+        [(name or "?", kes) for name, _n, kes in view.by_till],
         title=gettext("Takings per till"),
         desc=gettext("KES paid at each till in the period."),
         value_label=kes_text,
@@ -102,10 +98,7 @@ def _charts(period: Period, scope: takings.Scope) -> tuple[list[charts.Chart], s
         empty_text=empty,
     )
     per_cashier = charts.bar_chart(
-        [
-            (name or gettext("No cashier"), kes)
-            for name, _n, kes in takings.takings_by_cashier(period, scope)
-        ],
+        [(name or gettext("No cashier"), kes) for name, _n, kes in view.by_cashier],
         title=gettext("Takings per cashier"),
         desc=gettext("KES paid for the sales of each cashier in the period."),
         value_label=kes_text,
@@ -115,7 +108,7 @@ def _charts(period: Period, scope: takings.Scope) -> tuple[list[charts.Chart], s
     )
     # Several ResultCodes share one short reason: count them under it.
     reasons: dict[str, int] = {}
-    for code, count in takings.failures_by_code(period, scope):
+    for code, count in view.failures:
         label = gettext(reason_label(code))
         reasons[label] = reasons.get(label, 0) + count
     failures = charts.share_chart(
@@ -137,9 +130,10 @@ def takings_page():
     choice = _choice()
     f = listing.read_filters(request.args, choice.period)
     period, scope = choice.period, f.scope
-    now = takings.summary(period, scope)
+    view = takings.overview(period, scope, max_days=MAX_CHART_DAYS)
+    now = view.summary
     before = takings.summary(period.previous(), scope)
-    drawn, charts_error = _charts(period, scope)
+    drawn, charts_error = _charts(view, period)
     return render_template(
         "owner/takings.html",
         choice=choice,
@@ -303,6 +297,14 @@ def _close_day() -> tuple[date, str | None]:
     return day, None
 
 
+def _reconciled(day: date, where: close.Where) -> bool | None:
+    """Whether a statement covers the day: of the till, or of every till of the shop."""
+    tills = [where.till] if where.till else list(where.shop.tills)  # type: ignore[union-attr]
+    if not tills:
+        return None
+    return all(day in statements.covered_days(t.id, Period(day, day)) for t in tills)
+
+
 def _z_page(day: date, where: close.Where, error: str | None, typed: dict[int, str], status=200):
     report = close.build(day, where)
     record = close.closed(day, where)
@@ -312,6 +314,7 @@ def _z_page(day: date, where: close.Where, error: str | None, typed: dict[int, s
             report=report,
             record=record,
             adjustments=close.adjustments(record, where) if record else [],
+            reconciled=_reconciled(day, where),
             error=error,
             typed=typed,
             paper="80" if request.values.get("paper") == "80" else "a4",

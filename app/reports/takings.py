@@ -101,6 +101,11 @@ def _orphans_in(period: Period, scope: Scope) -> ColumnElement[bool]:
     )
 
 
+def _count_if(condition: ColumnElement[bool]):
+    """How many rows of the group meet `condition` (0, not NULL, for none)."""
+    return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
+
+
 def summary(period: Period, scope: Scope) -> Summary:
     """The period's figures in three aggregate queries."""
     paid_count, paid_kes = db.session.execute(
@@ -109,15 +114,12 @@ def summary(period: Period, scope: Scope) -> Summary:
         )
     ).one()
 
-    def count_if(condition: ColumnElement[bool]):
-        return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
-
     sent, sent_and_paid, failed, unresolved = db.session.execute(
         select(
-            count_if(Payment.status != Status.REJECTED),
-            count_if(Payment.status == Status.PAID),
-            count_if(Payment.status == Status.FAILED),
-            count_if(Payment.status.in_(OPEN)),
+            _count_if(Payment.status != Status.REJECTED),
+            _count_if(Payment.status == Status.PAID),
+            _count_if(Payment.status == Status.FAILED),
+            _count_if(Payment.status.in_(OPEN)),
         ).where(_started_in(period, scope))
     ).one()
     orphan_count, orphan_kes = db.session.execute(
@@ -190,14 +192,17 @@ def takings_by_cashier(period: Period, scope: Scope) -> list[tuple[str | None, i
 
 def failures_by_code(period: Period, scope: Scope) -> list[tuple[str | None, int]]:
     """(ResultCode, count) of the sales started in the period that failed, most first."""
-    n = func.count()
     rows = db.session.execute(
-        select(Payment.result_code, n)
+        select(Payment.result_code, func.count())
         .where(_started_in(period, scope), Payment.status == Status.FAILED)
         .group_by(Payment.result_code)
-        .order_by(n.desc(), Payment.result_code)
     ).all()
-    return [(code, int(count)) for code, count in rows]
+    return _most_first({code: int(count) for code, count in rows})
+
+
+def _most_first(counts: dict[str | None, int]) -> list[tuple[str | None, int]]:
+    # Sorted here, not in SQL: the databases put NULL (no code) at opposite ends.
+    return sorted(counts.items(), key=lambda kv: (-kv[1], kv[0] or ""))
 
 
 @dataclass(frozen=True)
@@ -224,17 +229,14 @@ def day_summaries(period: Period, scope: Scope) -> list[DaySummary]:
     }
     started_day = nairobi_day(Payment.created_at).label("day")
 
-    def count_if(condition: ColumnElement[bool]):
-        return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
-
     started = {
         as_date(d): (int(s), int(f), int(u))
         for d, s, f, u in db.session.execute(
             select(
                 started_day,
-                count_if(Payment.status != Status.REJECTED),
-                count_if(Payment.status == Status.FAILED),
-                count_if(Payment.status.in_(OPEN)),
+                _count_if(Payment.status != Status.REJECTED),
+                _count_if(Payment.status == Status.FAILED),
+                _count_if(Payment.status.in_(OPEN)),
             )
             .where(_started_in(period, scope))
             .group_by(started_day)
@@ -253,3 +255,94 @@ def day_summaries(period: Period, scope: Scope) -> list[DaySummary]:
         DaySummary(d, *paid.get(d, (0, 0)), *started.get(d, (0, 0, 0)), orphans.get(d, 0))
         for d in period.each_day()
     ]
+
+
+@dataclass(frozen=True)
+class Overview:
+    """Everything the takings page shows for one period, from two grouped passes over the
+    payments (paid ones by the instant paid, started ones by status and code) and one over
+    orphan money, instead of a query per figure."""
+
+    summary: Summary
+    #: (Nairobi day, count, KES) per day; or (hour, count, KES) per hour for a single day
+    over_time: list[tuple[date, int, int]] | list[tuple[int, int, int]]
+    by_till: list[tuple[str, int, int]]
+    by_cashier: list[tuple[str | None, int, int]]
+    failures: list[tuple[str | None, int]]
+
+
+def _biggest_first(totals: dict, names: dict) -> list:  # noqa: ANN001 - id → (n, kes)
+    rows = [(names.get(key), n, kes) for key, (n, kes) in totals.items()]
+    return sorted(rows, key=lambda row: (-row[2], row[0] or ""))
+
+
+def overview(period: Period, scope: Scope, *, max_days: int | None = None) -> Overview:
+    """The takings page's figures; `over_time` is empty beyond `max_days` days."""
+    hourly = period.single_day
+    bucket = (nairobi_hour if hourly else nairobi_day)(Payment.final_at).label("bucket")
+    paid_rows = db.session.execute(
+        select(
+            bucket, Payment.till_id, Payment.cashier_id, func.count(), func.sum(Payment.amount_kes)
+        )
+        .where(_paid_in(period, scope))
+        .group_by(bucket, Payment.till_id, Payment.cashier_id)
+    ).all()
+    per_bucket: dict[object, list[int]] = {}
+    per_till: dict[int, list[int]] = {}
+    per_cashier: dict[int | None, list[int]] = {}
+    for key, till_id, cashier_id, n, kes in paid_rows:
+        key = int(key) if hourly else as_date(key)
+        for table, k in ((per_bucket, key), (per_till, till_id), (per_cashier, cashier_id)):
+            slot = table.setdefault(k, [0, 0])
+            slot[0] += int(n)
+            slot[1] += int(kes)
+    started_rows = db.session.execute(
+        select(Payment.status, Payment.result_code, func.count())
+        .where(_started_in(period, scope))
+        .group_by(Payment.status, Payment.result_code)
+    ).all()
+    counts: dict[str, int] = {}
+    failures: dict[str | None, int] = {}
+    for status, code, n in started_rows:
+        counts[status] = counts.get(status, 0) + int(n)
+        if status == Status.FAILED:
+            failures[code] = failures.get(code, 0) + int(n)
+    orphan_count, orphan_kes = db.session.execute(
+        select(func.count(), func.coalesce(func.sum(RawCallback.amount), 0)).where(
+            _orphans_in(period, scope)
+        )
+    ).one()
+    summary = Summary(
+        paid_count=sum(n for n, _ in per_till.values()),
+        paid_kes=sum(kes for _, kes in per_till.values()),
+        sent=sum(n for status, n in counts.items() if status != Status.REJECTED),
+        sent_and_paid=counts.get(Status.PAID, 0),
+        failed=counts.get(Status.FAILED, 0),
+        unresolved=sum(counts.get(status, 0) for status in OPEN),
+        orphan_count=int(orphan_count),
+        orphan_kes=int(orphan_kes),
+    )
+    if hourly:
+        over_time: list = [(h, *per_bucket.get(h, (0, 0))) for h in range(24)]
+    elif max_days is None or period.days <= max_days:
+        over_time = [(d, *per_bucket.get(d, (0, 0))) for d in period.each_day()]
+    else:
+        over_time = []
+    till_names = {
+        tid: name
+        for tid, name in db.session.execute(select(Till.id, Till.name).where(Till.id.in_(per_till)))
+    }
+    ids = [i for i in per_cashier if i is not None]
+    user_names = {
+        uid: name
+        for uid, name in db.session.execute(
+            select(User.id, User.username).where(User.id.in_(ids))
+        )
+    } if ids else {}  # fmt: skip
+    return Overview(
+        summary=summary,
+        over_time=over_time,
+        by_till=_biggest_first(per_till, till_names),
+        by_cashier=_biggest_first(per_cashier, user_names),
+        failures=_most_first(failures),
+    )

@@ -26,7 +26,13 @@ def _concurrently() -> dict:
 
 def upgrade():
     with op.get_context().autocommit_block():
-        op.create_index("ix_payments_created_at_id", "payments", ["created_at", "id"], **_concurrently())
+        op.create_index(
+            "ix_payments_created_at_id",
+            "payments",
+            ["created_at", "id"],
+            postgresql_include=["status", "till_id", "cashier_id", "result_code"],
+            **_concurrently(),
+        )
         op.create_index("ix_payments_status_final_at", "payments", TAKINGS, **_concurrently())
         # (created_at, id) serves everything (created_at) did.
         op.drop_index("ix_payments_created_at", table_name="payments", **_concurrently())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from datetime import UTC, date, datetime
 
 import pytest
@@ -119,3 +120,18 @@ def test_cashiers_cannot_close(client, till):
 
     login(client, "cashier")
     assert client.post(_url(till), data={}).status_code == 403
+
+
+def test_the_z_report_says_whether_a_statement_covers_the_day(owner_client, till, day):
+    soup = BeautifulSoup(owner_client.get(_url(till)).data, "html.parser")
+    assert "not yet" in soup.select_one("#z-reconciled").get_text()
+    header = "Receipt No.,Completion Time,Transaction Status,Paid In\n"
+    period = f"Time Period:,{D:%d-%m-%Y} - {D:%d-%m-%Y}\n"
+    body = f"{period}{header}QKD1111111,{D} 09:01:00,Completed,500.00\n"
+    owner_client.post(
+        f"/owner/statements?till={till.id}",
+        data={"statement": (io.BytesIO(body.encode()), "s.csv")},
+        content_type="multipart/form-data",
+    )
+    soup = BeautifulSoup(owner_client.get(_url(till)).data, "html.parser")
+    assert "yes" in soup.select_one("#z-reconciled").get_text()

@@ -229,3 +229,18 @@ def test_a_paid_sale_missing_from_the_statement_is_flagged_in_the_list(owner_cli
     html = owner_client.get(f"/owner/payments?from={D}&to={D}").get_data(as_text=True)
     row = BeautifulSoup(html, "html.parser").select_one(f"#payment-{sales['missing'].id}")
     assert "not on statement" in row.get_text()
+
+
+def test_a_fee_line_with_the_payments_receipt_is_not_a_second_line(owner_client, till, sales):
+    fee = (
+        "QKA0000001,2026-11-20 09:01:00,,Business Pay Bill Charge,Completed,,-5.00,,true,"
+        "Business Pay Bill Charge,,,"
+    )
+    assert (
+        upload(
+            owner_client, till, statement(line("QKA0000001", "09:01", "500.00"), fee)
+        ).status_code
+        == 302
+    )
+    rows = db.session.execute(sa.select(StatementEntry.receipt, StatementEntry.paid_in_cents)).all()
+    assert [tuple(r) for r in rows] == [("QKA0000001", 50000)]

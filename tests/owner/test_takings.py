@@ -222,3 +222,30 @@ def test_day_summaries_agree_with_the_summary_of_each_day(app, sale, till, branc
             one.paid_count, one.paid_kes, one.sent, one.failed, one.unresolved
         )  # fmt: skip
         assert line.orphan_kes == one.orphan_kes
+
+
+@pytest.mark.parametrize("days", [1, 3])
+def test_the_pages_single_pass_agrees_with_each_figure(app, sale, till, branch, days):
+    other, branch_cashier = branch
+    start = D - timedelta(days=days - 1)
+    for i in range(days):
+        day = start + timedelta(days=i)
+        sale("paid", 100 + i, nbo(day, 8))
+        sale("paid", 7, nbo(day, 9), till_id=other.id, cashier_id=branch_cashier.id)
+        sale("failed", 10, nbo(day, 10), result_code="1032")
+        sale("failed", 10, nbo(day, 11), result_code=None)
+        sale("unconfirmed", 10, nbo(day, 12))
+    _orphan(till.id, 55, nbo(start, 12))
+    period = Period(start, D)
+    for scope in (Scope(), Scope(till_id=other.id), Scope(cashier_id=branch_cashier.id)):
+        view = takings.overview(period, scope)
+        assert view.summary == takings.summary(period, scope)
+        over_time = (
+            takings.takings_by_hour(period, scope)
+            if period.single_day
+            else takings.takings_by_day(period, scope)
+        )
+        assert view.over_time == over_time
+        assert view.by_till == takings.takings_by_till(period, scope)
+        assert view.by_cashier == takings.takings_by_cashier(period, scope)
+        assert view.failures == takings.failures_by_code(period, scope)
