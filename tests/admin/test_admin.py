@@ -1,6 +1,8 @@
 """Admin: till credentials encrypted at rest and never rendered back; users and roles."""
 
+import pytest
 import sqlalchemy as sa
+from bs4 import BeautifulSoup
 
 from app.crypto import decrypt
 from app.extensions import db
@@ -169,3 +171,25 @@ def test_ported_numbers_are_refused_until_the_admin_allows_them(admin_client, ca
     send()
     [payment] = db.session.execute(sa.select(Payment)).scalars().all()
     assert payment.phone == "254733123456"
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("name", "x" * 300),  # over-long
+        ("shortcode", "60O123"),  # a letter O for a zero
+        ("query_budget_per_s", "two"),  # wrong type
+        ("query_budget_per_s", "99999999999999999999"),
+        ("consumer_key", "k" * 5000),
+    ],
+)
+def test_a_till_field_it_cannot_store_is_refused_beside_that_field(admin_client, field, value):
+    before = _till().name
+    r = admin_client.post(_url(), data=_form(**{field: value}))
+    assert r.status_code == 200
+    soup = BeautifulSoup(r.data, "html.parser")
+    error = soup.select_one(f"#{field}-field .form-error")
+    assert error is not None and error.get_text(strip=True)
+    assert soup.select_one(f"#{field}")["aria-describedby"] == f"{field}-error"
+    db.session.expire_all()
+    assert _till().name == before

@@ -91,6 +91,13 @@ def test_two_tills_each_with_their_own_till_url_token_and_cashiers(live_app, two
         wait_for(
             lambda pid=pid: db.session.get(Payment, pid, populate_existing=True).status == "paid"
         )
+    # The payment's move and its raw callback's link are committed one after the other.
+    wait_for(
+        lambda: all(
+            pid is not None
+            for pid in db.session.execute(sa.select(RawCallback.payment_id)).scalars().all()
+        )
+    )
     raws = db.session.execute(sa.select(RawCallback.till_id, RawCallback.payment_id)).all()
     assert sorted(raws) == sorted([(first.id, sales["cashier"]), (second.id, sales["cashier2"])])
     # One Daraja token per till (each till is its own Daraja app).

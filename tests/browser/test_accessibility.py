@@ -291,6 +291,18 @@ def test_owner_and_admin_pages_are_clean(live_server: LiveServer, browser, conte
     ):
         owner.goto(base + path)
         audit.check(owner, f"{path} (owner)")
+    # On A4 paper (794 px at 96 dpi): the filters are not printed and nothing is cut off.
+    owner.emulate_media(media="print")
+    owner.set_viewport_size({"width": 794, "height": 1123})
+    for path, screen_only in (
+        ("/owner/takings?range=7d", "#period-form"),
+        ("/owner/payments?range=7d", "#period-form"),
+        ("/owner/close", "#close-choose"),
+    ):
+        owner.goto(base + path)
+        expect(owner.locator(screen_only)).to_be_hidden()
+        assert owner.evaluate(SIDEWAYS) <= 0, f"{path} is wider than A4"
+    owner.emulate_media(media="screen")
     owner.goto(f"{base}/owner/report?date=2001-01-01")
     audit.check(owner, "report of an empty day (owner)")
     owner.goto(f"{base}/owner/report?date=someday")
