@@ -110,12 +110,13 @@ def build(day: date, where: Where) -> ZReport:
             .order_by(Payment.created_at, Payment.id)
         ).scalars()
     )
+    view = takings.overview(period, scope)
     return ZReport(
         day=day,
         where=where,
-        summary=takings.summary(period, scope),
+        summary=view.summary,
         by_status=dict(sorted(by_status.items())),
-        by_cashier=takings.takings_by_cashier(period, scope),
+        by_cashier=view.by_cashier,
         open_rows=open_rows,
     )
 

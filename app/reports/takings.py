@@ -139,67 +139,6 @@ def summary(period: Period, scope: Scope) -> Summary:
     )
 
 
-def takings_by_day(period: Period, scope: Scope) -> list[tuple[date, int, int]]:
-    """(Nairobi day, paid count, KES) for every day of the period, zeros included."""
-    day = nairobi_day(Payment.final_at).label("day")
-    rows = db.session.execute(
-        select(day, func.count(), func.sum(Payment.amount_kes))
-        .where(_paid_in(period, scope))
-        .group_by(day)
-    ).all()
-    found = {as_date(d): (int(n), int(kes)) for d, n, kes in rows}
-    return [(d, *found.get(d, (0, 0))) for d in period.each_day()]
-
-
-def takings_by_hour(period: Period, scope: Scope) -> list[tuple[int, int, int]]:
-    """(Nairobi hour, paid count, KES) for the 24 hours of a single-day period."""
-    hour = nairobi_hour(Payment.final_at).label("hour")
-    rows = db.session.execute(
-        select(hour, func.count(), func.sum(Payment.amount_kes))
-        .where(_paid_in(period, scope))
-        .group_by(hour)
-    ).all()
-    found = {int(h): (int(n), int(kes)) for h, n, kes in rows}
-    return [(h, *found.get(h, (0, 0))) for h in range(24)]
-
-
-def takings_by_till(period: Period, scope: Scope) -> list[tuple[str, int, int]]:
-    """(till name, paid count, KES), biggest first."""
-    kes = func.sum(Payment.amount_kes)
-    rows = db.session.execute(
-        select(Till.name, func.count(), kes)
-        .join(Till, Till.id == Payment.till_id)
-        .where(_paid_in(period, scope))
-        .group_by(Till.id, Till.name)
-        .order_by(kes.desc(), Till.name)
-    ).all()
-    return [(name, int(n), int(total)) for name, n, total in rows]
-
-
-def takings_by_cashier(period: Period, scope: Scope) -> list[tuple[str | None, int, int]]:
-    """(cashier's username, or None for sales without one, paid count, KES), biggest first."""
-    kes = func.sum(Payment.amount_kes)
-    rows = db.session.execute(
-        select(User.username, func.count(), kes)
-        .select_from(Payment)
-        .outerjoin(User, User.id == Payment.cashier_id)
-        .where(_paid_in(period, scope))
-        .group_by(User.id, User.username)
-        .order_by(kes.desc(), User.username)
-    ).all()
-    return [(name, int(n), int(total)) for name, n, total in rows]
-
-
-def failures_by_code(period: Period, scope: Scope) -> list[tuple[str | None, int]]:
-    """(ResultCode, count) of the sales started in the period that failed, most first."""
-    rows = db.session.execute(
-        select(Payment.result_code, func.count())
-        .where(_started_in(period, scope), Payment.status == Status.FAILED)
-        .group_by(Payment.result_code)
-    ).all()
-    return _most_first({code: int(count) for code, count in rows})
-
-
 def _most_first(counts: dict[str | None, int]) -> list[tuple[str | None, int]]:
     # Sorted here, not in SQL: the databases put NULL (no code) at opposite ends.
     return sorted(counts.items(), key=lambda kv: (-kv[1], kv[0] or ""))
